@@ -1,0 +1,42 @@
+// volmig: the operator CLI. Thin: each subcommand lives in its own file.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "tools/volmig/args.hpp"
+#include "tools/volmig/commands.hpp"
+
+namespace {
+
+const char* kHelp = R"(usage: volmig COMMAND [options]     (volmig COMMAND --help for details)
+
+Volume copy:
+  copy SRC DST      copy a volume (file or block device) with full, sparse or full+discard
+  stat PATH         size, allocated bytes, Data% and extents of a file or block device
+
+Exit codes:
+  0    success
+  1    failed for another reason (see the message)
+  2    bad arguments or configuration
+  3    refused before anything was written: unsafe (sparse onto a destination not known to
+       read as zeros), destination too small, in use or the same as the source, path missing
+  4    I/O error part-way (ENOSPC, EIO, short write): the destination is incomplete
+  5    verification failed: the destination differs from the source
+  130  interrupted (SIGINT or SIGTERM); a destination file volmig created is removed
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        std::cout << kHelp;
+        return args.empty() ? volmig::cli::kExitUsage : volmig::cli::kExitOk;
+    }
+    const std::string command = args[0];
+    args.erase(args.begin());
+    if (command == "copy") return volmig::cli::cmd_copy(args);
+    if (command == "stat") return volmig::cli::cmd_stat(args);
+    std::cerr << "volmig: unknown command '" << command << "'\n\n" << kHelp;
+    return volmig::cli::kExitUsage;
+}
