@@ -1,0 +1,59 @@
+#include "capabilities/negotiation.hpp"
+
+#include <algorithm>
+
+namespace volmig {
+
+std::string CopyPlan::summary() const {
+    std::string out;
+    for (const auto& r : reasons) out += (out.empty() ? "" : "; ") + r;
+    return out;
+}
+
+CopyPlan plan_copy(const SourceFacts& source, const DestinationCapabilities& dst, const OperatorPolicy& policy) {
+    CopyPlan plan;
+    plan.verify = policy.verify;
+    const std::string name = "destination " + (dst.backend.empty() ? std::string("backend") : dst.backend);
+    for (const auto& doubt : dst.doubts) plan.reasons.push_back(name + ": " + doubt);
+    // Zero detection at the destination's allocation granularity: a smaller zero block saves
+    // nothing there. Bounded to what the engine accepts.
+    plan.block_size = std::clamp<uint64_t>(std::max<uint64_t>(dst.block_size, 4096), 4096, 1 << 20);
+
+    if (policy.force_full) {
+        plan.strategy = Strategy::full;
+        plan.reasons.push_back("full copy forced for this migration (force_host_copy): every byte written");
+        return plan;
+    }
+    const bool sparse_allowed = dst.policy != SparseCopyPolicy::never && source.policy != SparseCopyPolicy::never;
+    if (dst.zero_initialized && sparse_allowed) {
+        plan.strategy = Strategy::sparse;
+        plan.reasons.push_back(name + " reports cinder_sparse_copy_volume=true: new volumes read as zeros, so holes and zero blocks are skipped: sparse copy");
+    } else if (dst.discard && dst.discard_zeroes) {
+        plan.strategy = Strategy::full_then_discard;
+        std::string why = dst.zero_initialized ? name + " is zero-initialized but sparse_copy = never"
+                                               : name + " reports cinder_sparse_copy_volume=false";
+        plan.reasons.push_back(why + ", and released ranges read as zeros: data written, zero ranges released (full+discard)");
+    } else {
+        plan.strategy = Strategy::full;
+        std::string why = dst.zero_initialized ? name + " is zero-initialized but sparse_copy = never"
+                                               : name + " reports cinder_sparse_copy_volume=false";
+        why += dst.discard ? " and its discard does not promise zeros" : " and no discard";
+        plan.reasons.push_back(why + ": full copy");
+    }
+    if (!sparse_allowed && dst.zero_initialized)
+        plan.reasons.push_back(std::string("sparse_copy = never on the ") + (source.policy == SparseCopyPolicy::never ? "source" : "destination") +
+                               " backend");
+    plan.reasons.push_back(source.extent_map_known ? "source extents known: holes are not read"
+                                                   : "source extents unknown: every byte of the source is read");
+    return plan;
+}
+
+nlohmann::json plan_to_json(const CopyPlan& plan) {
+    return {{"strategy", to_string(plan.strategy)},
+            {"block_size", plan.block_size},
+            {"verify", plan.verify},
+            {"reasons", plan.reasons},
+            {"summary", plan.summary()}};
+}
+
+}  // namespace volmig
