@@ -84,6 +84,9 @@ public:
     // Creates storage for a new volume. The id is the volume's id; storage is named
     // volume-<id> as Cinder names it.
     virtual Result<VolumeLocation> create(const std::string& id, uint64_t size) = 0;
+    // Whether `size` more bytes can be provisioned now (over-subscription, a free region, VG
+    // free space), so that an API can refuse a request before accepting it.
+    virtual Status check_capacity(uint64_t size) = 0;
     virtual Status remove(const VolumeRef& volume) = 0;
     // Grows the volume to new_size (> size); returns the (possibly unchanged) location.
     virtual Result<VolumeLocation> extend(const VolumeRef& volume, uint64_t new_size) = 0;

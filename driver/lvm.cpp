@@ -24,7 +24,7 @@ const std::vector<std::string> kLvFields{"--reportformat", "json", "--units", "b
 }
 
 Result<std::unique_ptr<VolumeDriver>> LvmDriver::create_from(const ConfigSection& s, DriverContext context) {
-    Status known = s.only({"volume_driver", "volume_backend_name", "volume_group", "lvm_type", "thin_pool",
+    Status known = s.only({"volume_driver", "volume_backend_name", "sparse_copy", "volume_group", "lvm_type", "thin_pool",
                            "max_over_subscription_ratio", "volume_clear", "volume_clear_size", "lvm_timeout"});
     if (!known.ok()) return known.error();
     std::unique_ptr<LvmDriver> d(new LvmDriver(s.name(), context));
@@ -106,15 +106,25 @@ Status LvmDriver::check_setup() {
     return success();
 }
 
+Status LvmDriver::check_capacity(uint64_t size) {
+    auto usage = pool_usage();
+    if (!usage) return usage.error();
+    if (thin_ && static_cast<double>(usage->provisioned + size) > static_cast<double>(usage->capacity) * ratio_)
+        return Error{"backend " + backend_ + " cannot provision " + format_bytes(size) + ": over-subscription limit (" +
+                         std::to_string(ratio_) + " x " + format_bytes(usage->capacity) + ") reached",
+                     ENOSPC, ErrorKind::refused};
+    if (!thin_ && size > usage->free)
+        return Error{"backend " + backend_ + " cannot provision " + format_bytes(size) + ": volume group " + vg_ + " has " +
+                         format_bytes(usage->free) + " free",
+                     ENOSPC, ErrorKind::refused};
+    return success();
+}
+
 Result<VolumeLocation> LvmDriver::create(const std::string& id, uint64_t size) {
     const std::string lv = lv_name(id);
     if (thin_) {
-        auto usage = pool_usage();
-        if (!usage) return usage.take_error();
-        if (static_cast<double>(usage->provisioned + size) > static_cast<double>(usage->capacity) * ratio_)
-            return Error{"backend " + backend_ + " cannot provision " + format_bytes(size) + ": over-subscription limit (" +
-                             std::to_string(ratio_) + " x " + format_bytes(usage->capacity) + ") reached",
-                         ENOSPC, ErrorKind::refused};
+        Status room = check_capacity(size);
+        if (!room.ok()) return room.error();
     }
     std::vector<std::string> argv = thin_ ? std::vector<std::string>{"lvcreate", "-y", "-T", vg_ + "/" + thin_pool_, "-V", std::to_string(size) + "b", "-n", lv}
                                           : std::vector<std::string>{"lvcreate", "-y", "-L", std::to_string(size) + "b", "-n", lv, vg_};

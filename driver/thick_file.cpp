@@ -26,7 +26,7 @@ std::string identity_of(const struct stat& st) {
 }  // namespace
 
 Result<std::unique_ptr<VolumeDriver>> ThickFileDriver::create_from(const ConfigSection& s, DriverContext context) {
-    Status known = s.only({"volume_driver", "volume_backend_name", "pool_file", "pool_size", "volume_clear", "volume_clear_size",
+    Status known = s.only({"volume_driver", "volume_backend_name", "sparse_copy", "pool_file", "pool_size", "volume_clear", "volume_clear_size",
                            "zero_on_create"});
     if (!known.ok()) return known.error();
     Options o;
@@ -137,6 +137,17 @@ Status ThickFileDriver::zero_region(uint64_t offset, uint64_t length) {
     Status s = zeroer.zero(offset, length, ZeroIntent::keep_allocated);
     if (!s.ok()) return s;
     if (::fdatasync(fd.get()) != 0) return errno_error("fdatasync " + options_.pool_file);
+    return success();
+}
+
+Status ThickFileDriver::check_capacity(uint64_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto allocator = load_allocator();
+    if (!allocator) return allocator.error();
+    if (allocator->round(size) > allocator->largest_free())
+        return Error{"backend " + backend_ + " has no contiguous free region of " + format_bytes(allocator->round(size)) +
+                         " (largest free: " + format_bytes(allocator->largest_free()) + " of " + format_bytes(capacity_) + ")",
+                     ENOSPC, ErrorKind::refused};
     return success();
 }
 

@@ -30,6 +30,7 @@ public:
     std::string pool_name() const override { return backend_; }
     Status check_setup() override;
     Result<VolumeLocation> create(const std::string& id, uint64_t size) override;
+    Status check_capacity(uint64_t size) override;
     Status remove(const VolumeRef& volume) override;
     Result<VolumeLocation> extend(const VolumeRef& volume, uint64_t new_size) override;
     Result<Attachment> attach(const VolumeRef& volume, AttachMode mode) override;

@@ -17,7 +17,7 @@
 namespace volmig {
 
 Result<std::unique_ptr<VolumeDriver>> ThinFileDriver::create_from(const ConfigSection& s, DriverContext context) {
-    Status known = s.only({"volume_driver", "volume_backend_name", "pool_path", "pool_size", "max_over_subscription_ratio"});
+    Status known = s.only({"volume_driver", "volume_backend_name", "sparse_copy", "pool_path", "pool_size", "max_over_subscription_ratio"});
     if (!known.ok()) return known.error();
     auto path = s.required("pool_path");
     if (!path) return path.take_error();
@@ -46,16 +46,22 @@ Status ThinFileDriver::check_setup() {
     return success();
 }
 
-Result<VolumeLocation> ThinFileDriver::create(const std::string& id, uint64_t size) {
-    std::lock_guard<std::mutex> lock(mutex_);
+Status ThinFileDriver::check_capacity(uint64_t size) {
     auto usage = pool_usage();
-    if (!usage) return usage.take_error();
+    if (!usage) return usage.error();
     const double limit = static_cast<double>(pool_size_) * ratio_;
     if (static_cast<double>(usage->provisioned + size) > limit)
         return Error{"backend " + backend_ + " cannot provision " + format_bytes(size) + ": " + format_bytes(usage->provisioned) +
                          " already provisioned of " + format_bytes(static_cast<uint64_t>(limit)) + " (pool_size " +
                          format_bytes(pool_size_) + " x max_over_subscription_ratio)",
                      ENOSPC, ErrorKind::refused};
+    return success();
+}
+
+Result<VolumeLocation> ThinFileDriver::create(const std::string& id, uint64_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Status room = check_capacity(size);
+    if (!room.ok()) return room.error();
     const std::string path = path_of(id);
     Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!fd) return errno_error("cannot create volume file " + path);

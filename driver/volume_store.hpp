@@ -32,6 +32,9 @@ struct VolumeRecord {
     std::string updated_at;
     std::string metadata = "{}";  // JSON object of user metadata
     std::string attached_path;    // a loop device set up for this volume, to release after a crash
+    std::string project_id;
+    std::string error;            // why the last operation failed, shown on the volume
+    std::string description;
 };
 
 class VolumeStore {

@@ -8,5 +8,11 @@ namespace volmig::cli {
 
 int cmd_copy(const std::vector<std::string>& args);
 int cmd_stat(const std::vector<std::string>& args);
+int cmd_volumes(const std::vector<std::string>& args);
+int cmd_create(const std::vector<std::string>& args);
+int cmd_show(const std::vector<std::string>& args);
+int cmd_delete(const std::vector<std::string>& args);
+int cmd_capabilities(const std::vector<std::string>& args);
+int cmd_plan(const std::vector<std::string>& args);
 
 }  // namespace volmig::cli

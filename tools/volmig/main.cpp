@@ -10,9 +10,17 @@ namespace {
 
 const char* kHelp = R"(usage: volmig COMMAND [options]     (volmig COMMAND --help for details)
 
-Volume copy:
+Volume copy (local, no daemon):
   copy SRC DST      copy a volume (file or block device) with full, sparse or full+discard
   stat PATH         size, allocated bytes, Data% and extents of a file or block device
+
+Talking to a daemon (--url or $VOLMIG_URL, --token or $VOLMIG_TOKEN):
+  volumes           list volumes with status, size, host, Data%
+  create SIZE       create a volume of SIZE GiB (--name, --type VOLUME_BACKEND_NAME)
+  show ID           one volume, with its migration
+  delete ID         delete a volume
+  capabilities HOST@BACKEND    a backend's capability document (is it zero-initialized?)
+  plan --to HOST@BACKEND ID    how a migration would copy the volume, and why
 
 Exit codes:
   0    success
@@ -23,6 +31,8 @@ Exit codes:
   4    I/O error part-way (ENOSPC, EIO, short write): the destination is incomplete
   5    verification failed: the destination differs from the source
   130  interrupted (SIGINT or SIGTERM); a destination file volmig created is removed
+For daemon commands, 3 also means the daemon refused the request (4xx) and 1 that it failed or
+could not be reached.
 )";
 
 }  // namespace
@@ -37,6 +47,12 @@ int main(int argc, char** argv) {
     args.erase(args.begin());
     if (command == "copy") return volmig::cli::cmd_copy(args);
     if (command == "stat") return volmig::cli::cmd_stat(args);
+    if (command == "volumes") return volmig::cli::cmd_volumes(args);
+    if (command == "create") return volmig::cli::cmd_create(args);
+    if (command == "show") return volmig::cli::cmd_show(args);
+    if (command == "delete") return volmig::cli::cmd_delete(args);
+    if (command == "capabilities") return volmig::cli::cmd_capabilities(args);
+    if (command == "plan") return volmig::cli::cmd_plan(args);
     std::cerr << "volmig: unknown command '" << command << "'\n\n" << kHelp;
     return volmig::cli::kExitUsage;
 }

@@ -1,0 +1,78 @@
+#include "api/daemon.hpp"
+
+#include "api/planner.hpp"
+
+namespace volmig {
+
+Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, std::function<void(const std::string&)> log) {
+    std::unique_ptr<Daemon> d(new Daemon());
+    d->log_ = log;
+    auto file = ConfigFile::load(config_path);
+    if (!file) return file.take_error();
+    auto config = read_daemon_config(*file);
+    if (!config) return config.take_error();
+    d->config_ = *config;
+
+    auto store = VolumeStore::open(d->config_.state_path);
+    if (!store) return store.take_error();
+    d->store_ = std::move(*store);
+    auto backends = Backends::configure(*file, *d->store_, log);
+    if (!backends) return backends.take_error();
+    d->backends_ = std::move(*backends);
+    auto started = d->backends_->start();
+    if (!started) return started.take_error();
+
+    d->service_ = std::make_unique<VolumeService>(d->config_, *d->backends_, *d->store_, log);
+    d->service_->reconcile_after_restart();
+    d->metrics_ = std::make_unique<Metrics>();
+    d->metrics_->add_gauges([daemon = d.get()](auto emit) {
+        for (const auto& b : daemon->backends_->all()) {
+            const std::string labels = "backend=\"" + b->name + "\"";
+            auto records = daemon->store_->list(b->name);
+            if (records) emit("volmig_volumes", labels, static_cast<double>(records->size()));
+            auto pool = b->driver->pool_usage();
+            if (pool) {
+                emit("volmig_pool_allocated_bytes", labels, static_cast<double>(pool->allocated));
+                emit("volmig_pool_capacity_bytes", labels, static_cast<double>(pool->capacity));
+                emit("volmig_pool_provisioned_bytes", labels, static_cast<double>(pool->provisioned));
+            }
+        }
+    });
+    d->peers_ = std::make_unique<Peers>(d->config_);
+    d->api_ = std::make_unique<RestApi>(*d->service_, *d->metrics_, log);
+    d->api_->add_action("volmig-plan_migration", [daemon = d.get()](const ApiRequest&, const std::string&, const std::string& id,
+                                                                     const nlohmann::json& args) {
+        if (!args.is_object() || !args.contains("host") || !args["host"].is_string())
+            return error_response(400, "volmig-plan_migration needs {\"host\": \"HOST@BACKEND[#POOL]\"}");
+        bool force = false;
+        for (const auto& [key, value] : args.items()) {
+            if (key == "host") continue;
+            if (key != "force_host_copy") return error_response(400, "unknown field '" + key + "' in volmig-plan_migration");
+            auto b = boolean_value(value, "force_host_copy");
+            if (!b) return error_response(b.error());
+            force = *b;
+        }
+        auto plan = plan_migration(*daemon->service_, *daemon->peers_, id, args["host"].get<std::string>(), force);
+        if (!plan) return error_response(plan.error());
+        ApiResponse r;
+        r.body = {{"plan", migration_plan_to_json(*plan)}};
+        return r;
+    });
+    d->server_ = std::make_unique<HttpServer>(*d->api_, log);
+    Status listening = d->server_->start(d->config_.listen, d->config_.port, d->config_.http_threads);
+    if (!listening.ok()) return listening.error();
+    if (log)
+        log("serving host " + d->config_.host + " on http://" + d->config_.listen + ":" + std::to_string(d->server_->port()) + " with " +
+            std::to_string(d->backends_->all().size()) + " backend(s)" + (d->config_.noauth ? " (noauth)" : ""));
+    return d;
+}
+
+void Daemon::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    if (server_) server_->stop();
+}
+
+Daemon::~Daemon() { stop(); }
+
+}  // namespace volmig

@@ -1,0 +1,52 @@
+#include "api/daemon_config.hpp"
+
+#include <unistd.h>
+
+namespace volmig {
+
+Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
+    const ConfigSection& d = file.section("DEFAULT");
+    Status known = d.only({"host", "listen", "port", "auth_strategy", "auth_token", "state_path", "enabled_backends", "http_threads",
+                           "migration_workers", "debug"});
+    if (!known.ok()) return known.error();
+    DaemonConfig c;
+    char hostname[256] = "localhost";
+    ::gethostname(hostname, sizeof hostname - 1);
+    c.host = d.string("host", hostname);
+    if (c.host.empty() || c.host.find_first_of("@#/ ") != std::string::npos)
+        return Error{d.where("host") + ": '" + c.host + "' cannot be a host name (no @, #, / or spaces)", ErrorKind::invalid};
+    c.listen = d.string("listen", "127.0.0.1");
+    auto port = d.integer("port", 8776, 1, 65535);
+    if (!port) return port.take_error();
+    c.port = static_cast<uint16_t>(*port);
+    auto strategy = d.choice("auth_strategy", {"token", "noauth"}, "token");
+    if (!strategy) return strategy.take_error();
+    c.noauth = *strategy == "noauth";
+    c.auth_token = d.string("auth_token", "");
+    if (!c.noauth && c.auth_token.empty())
+        return Error{"[DEFAULT] auth_token is required unless auth_strategy = noauth (" + file.origin() + ")", ErrorKind::invalid};
+    auto state = d.required("state_path");
+    if (!state) return state.take_error();
+    c.state_path = *state;
+    auto threads = d.integer("http_threads", 16, 2, 256);
+    if (!threads) return threads.take_error();
+    c.http_threads = static_cast<unsigned>(*threads);
+    auto workers = d.integer("migration_workers", 2, 1, 64);
+    if (!workers) return workers.take_error();
+    c.migration_workers = static_cast<unsigned>(*workers);
+    for (const auto& backend : d.list("enabled_backends")) {
+        auto policy = file.section(backend).choice("sparse_copy", {"auto", "never"}, "auto");
+        if (!policy) return policy.take_error();
+        c.sparse_copy_policies[backend] = *policy == "never" ? SparseCopyPolicy::never : SparseCopyPolicy::automatic;
+    }
+    for (const auto& [name, url] : file.section("peers").values()) {
+        if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+            return Error{file.section("peers").where(name) + ": '" + url + "' is not an http:// or https:// URL", ErrorKind::invalid};
+        std::string base = url;
+        while (!base.empty() && base.back() == '/') base.pop_back();
+        c.peers[name] = base;
+    }
+    return c;
+}
+
+}  // namespace volmig

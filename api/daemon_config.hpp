@@ -1,0 +1,41 @@
+// volmigd's own settings from the [DEFAULT] and [peers] sections of the configuration file
+// (backends are read by driver/backends.hpp from the same file).
+//
+//   [DEFAULT]
+//   host = host-a                 this daemon's host name in host@backend#pool
+//   listen = 127.0.0.1            address to bind
+//   port = 8776                   Cinder's port
+//   auth_strategy = token|noauth  token: every request but GET / needs X-Auth-Token = auth_token
+//   auth_token = ...
+//   state_path = /var/lib/volmig  directory of the SQLite database
+//   enabled_backends = a, b
+//   [<backend>] sparse_copy = auto|never   operator policy for sparse copies onto/from it
+//   [peers]
+//   host-b = http://10.0.0.2:8776 other daemons by host name
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "capabilities/document.hpp"
+#include "copy/result.hpp"
+#include "driver/config.hpp"
+
+namespace volmig {
+
+struct DaemonConfig {
+    std::string host;
+    std::string listen = "127.0.0.1";
+    uint16_t port = 8776;
+    bool noauth = false;
+    std::string auth_token;
+    std::string state_path;
+    std::map<std::string, std::string> peers;  // host name -> base URL (no trailing slash)
+    unsigned http_threads = 16;
+    unsigned migration_workers = 2;
+    std::map<std::string, SparseCopyPolicy> sparse_copy_policies;  // backend section -> sparse_copy
+};
+
+Result<DaemonConfig> read_daemon_config(const ConfigFile& file);
+
+}  // namespace volmig

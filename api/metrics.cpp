@@ -1,0 +1,39 @@
+#include "api/metrics.hpp"
+
+#include <sstream>
+
+namespace volmig {
+
+void Metrics::record_request(const std::string& method, int status) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++requests_[{method, status}];
+    if (status >= 400) ++errors_;
+}
+
+std::string Metrics::render() {
+    std::ostringstream out;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        out << "# HELP volmig_http_requests_total HTTP requests served, by method and status code.\n"
+            << "# TYPE volmig_http_requests_total counter\n";
+        for (const auto& [key, count] : requests_)
+            out << "volmig_http_requests_total{method=\"" << key.first << "\",code=\"" << key.second << "\"} " << count << "\n";
+        out << "# HELP volmig_http_errors_total HTTP requests answered with a 4xx or 5xx status.\n"
+            << "# TYPE volmig_http_errors_total counter\n"
+            << "volmig_http_errors_total " << errors_ << "\n";
+    }
+    out << "# HELP volmig_copies_running Volume copies in progress.\n# TYPE volmig_copies_running gauge\n"
+        << "volmig_copies_running " << copies_running_.load() << "\n"
+        << "# HELP volmig_copied_bytes_total Bytes copied by migrations.\n# TYPE volmig_copied_bytes_total counter\n"
+        << "volmig_copied_bytes_total " << copied_bytes_.load() << "\n";
+    if (gauges_) {
+        std::map<std::string, std::ostringstream> by_name;
+        gauges_([&](const std::string& name, const std::string& labels, double value) {
+            by_name[name] << name << "{" << labels << "} " << static_cast<uint64_t>(value) << "\n";
+        });
+        for (auto& [name, lines] : by_name) out << "# TYPE " << name << " gauge\n" << lines.str();
+    }
+    return out.str();
+}
+
+}  // namespace volmig

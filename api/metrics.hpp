@@ -1,0 +1,35 @@
+// Counters for GET /metrics, in Prometheus text format.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace volmig {
+
+class Metrics {
+public:
+    void record_request(const std::string& method, int status);
+    void add_copied_bytes(uint64_t n) { copied_bytes_ += n; }
+    void copy_started() { ++copies_running_; }
+    void copy_finished() { --copies_running_; }
+
+    // Gauges computed when scraped: (name, labels) -> value, e.g. volumes per backend.
+    using GaugeSource = std::function<void(std::function<void(const std::string& name, const std::string& labels, double value)>)>;
+    void add_gauges(GaugeSource source) { gauges_ = std::move(source); }
+
+    std::string render();
+
+private:
+    std::mutex mutex_;
+    std::map<std::pair<std::string, int>, uint64_t> requests_;
+    uint64_t errors_ = 0;
+    std::atomic<uint64_t> copied_bytes_{0};
+    std::atomic<int64_t> copies_running_{0};
+    GaugeSource gauges_;
+};
+
+}  // namespace volmig

@@ -1,0 +1,242 @@
+// The subcommands that talk to a daemon: volumes, create, show, delete, capabilities, plan.
+#include <cstdlib>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "api/http_client.hpp"
+#include "copy/size.hpp"
+#include "tools/volmig/args.hpp"
+#include "tools/volmig/commands.hpp"
+
+namespace volmig::cli {
+
+namespace {
+
+const char* kConnectionHelp = R"(
+Connection (every daemon command):
+  --url URL     the daemon's base URL (default: $VOLMIG_URL, else http://127.0.0.1:8776)
+  --token T     its auth_token (default: $VOLMIG_TOKEN; not needed with auth_strategy = noauth)
+  --json        print the daemon's JSON answer instead of a table
+
+Exit codes: 0 ok, 2 bad arguments, 3 the daemon refused the request (4xx: bad input, unknown
+volume, wrong state; nothing was changed), 1 the daemon failed or could not be reached.
+)";
+
+struct Connection {
+    std::string url;
+    std::string token;
+    bool json = false;
+};
+
+ArgSpec with_connection(ArgSpec spec) {
+    spec.values.insert({"url", "token"});
+    spec.flags.insert({"json", "help"});
+    return spec;
+}
+
+Connection connection_of(const ParsedArgs& a) {
+    Connection c;
+    const char* env_url = std::getenv("VOLMIG_URL");
+    const char* env_token = std::getenv("VOLMIG_TOKEN");
+    c.url = a.value("url").value_or(env_url ? env_url : "http://127.0.0.1:8776");
+    while (!c.url.empty() && c.url.back() == '/') c.url.pop_back();
+    c.token = a.value("token").value_or(env_token ? env_token : "");
+    c.json = a.has("json");
+    return c;
+}
+
+// Sends a request; returns the parsed body, or prints the error and sets the exit code.
+std::optional<nlohmann::json> call(const Connection& c, const std::string& command, const std::string& method, const std::string& path,
+                                   const nlohmann::json& body, int& exit_code) {
+    HttpOptions options;
+    options.connect_timeout = std::chrono::seconds(5);
+    options.total_timeout = std::chrono::seconds(120);
+    options.headers = {"Accept: application/json", "OpenStack-API-Version: volume 3.0"};
+    if (!c.token.empty()) options.headers.push_back("X-Auth-Token: " + c.token);
+    auto r = http_request(method, c.url + path, body.is_null() ? std::string() : body.dump(), options);
+    if (!r) {
+        std::cerr << "volmig " << command << ": " << r.error().message << "\n";
+        exit_code = kExitFailed;
+        return std::nullopt;
+    }
+    if (r->status >= 400) {
+        std::cerr << "volmig " << command << ": the daemon answered " << r->status << ": " << error_message_from_body(r->body) << "\n";
+        exit_code = r->status < 500 ? kExitRefused : kExitFailed;
+        return std::nullopt;
+    }
+    exit_code = kExitOk;
+    if (r->body.empty()) return nlohmann::json(nullptr);
+    auto doc = nlohmann::json::parse(r->body, nullptr, false);
+    if (doc.is_discarded()) {
+        std::cerr << "volmig " << command << ": the daemon's answer is not JSON\n";
+        exit_code = kExitFailed;
+        return std::nullopt;
+    }
+    return doc;
+}
+
+std::string text_of(const nlohmann::json& v) {
+    if (v.is_null()) return "-";
+    if (v.is_string()) return v.get<std::string>();
+    return v.dump();
+}
+
+std::string data_percent(const nlohmann::json& v) {
+    const auto& p = v.value("volmig:data_percent", nlohmann::json(nullptr));
+    if (!p.is_number()) return "-";
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(2) << p.get<double>();
+    return out.str();
+}
+
+void print_volume(const nlohmann::json& v) {
+    const char* keys[] = {"id", "name", "status", "size", "volume_type", "os-vol-host-attr:host", "volmig:size_bytes",
+                          "volmig:allocated_bytes", "volmig:data_percent", "migration_status", "created_at", "updated_at", "volmig:error"};
+    for (const char* k : keys)
+        if (v.contains(k)) std::cout << "  " << std::left << std::setw(24) << k << text_of(v[k]) << "\n";
+    if (v.contains("volmig:migration") && v["volmig:migration"].is_object()) {
+        std::cout << "  migration:\n";
+        for (const auto& [k, val] : v["volmig:migration"].items())
+            std::cout << "    " << std::left << std::setw(22) << k << (val.is_array() ? val.dump() : text_of(val)) << "\n";
+    }
+}
+
+int usage_error(const std::string& command, const std::string& message, const char* help) {
+    std::cerr << "volmig " << command << ": " << message << "\n\n" << help << kConnectionHelp;
+    return kExitUsage;
+}
+
+}  // namespace
+
+int cmd_volumes(const std::vector<std::string>& args) {
+    static const char* help = "usage: volmig volumes [--url URL] [--token T] [--json]\n\nLists the daemon's volumes with status, size, host and Data%.\n";
+    auto a = parse_args(args, with_connection({}), "volumes");
+    if (!a) return usage_error("volumes", a.error().message, help);
+    if (a->has("help")) return std::cout << help << kConnectionHelp, kExitOk;
+    if (!a->positionals.empty()) return usage_error("volumes", "takes no arguments", help);
+    Connection c = connection_of(*a);
+    int code = 0;
+    auto body = call(c, "volumes", "GET", "/v3/volumes/detail", nullptr, code);
+    if (!body) return code;
+    if (c.json) return std::cout << body->dump(2) << "\n", kExitOk;
+    std::cout << std::left << std::setw(38) << "ID" << std::setw(16) << "NAME" << std::setw(12) << "STATUS" << std::setw(6) << "GiB"
+              << std::setw(8) << "DATA%" << std::setw(12) << "MIGRATION" << "HOST\n";
+    for (const auto& v : (*body)["volumes"])
+        std::cout << std::left << std::setw(38) << text_of(v["id"]) << std::setw(16) << text_of(v["name"]) << std::setw(12)
+                  << text_of(v["status"]) << std::setw(6) << text_of(v["size"]) << std::setw(8) << data_percent(v) << std::setw(12)
+                  << text_of(v["migration_status"]) << text_of(v["os-vol-host-attr:host"]) << "\n";
+    return kExitOk;
+}
+
+int cmd_create(const std::vector<std::string>& args) {
+    static const char* help =
+        "usage: volmig create SIZE [--name NAME] [--type VOLUME_BACKEND_NAME] [--url URL] [--token T] [--json]\n\n"
+        "Creates a volume of SIZE GiB (a whole number, optionally with a G suffix) on the backend whose\n"
+        "volume_backend_name is --type (default: the daemon's first backend).\n";
+    ArgSpec spec;
+    spec.values = {"name", "type"};
+    auto a = parse_args(args, with_connection(spec), "create");
+    if (!a) return usage_error("create", a.error().message, help);
+    if (a->has("help")) return std::cout << help << kConnectionHelp, kExitOk;
+    if (a->positionals.size() != 1) return usage_error("create", "expected SIZE (GiB)", help);
+    std::string size = a->positionals[0];
+    if (!size.empty() && (size.back() == 'G' || size.back() == 'g')) size.pop_back();
+    if (size.empty() || size.find_first_not_of("0123456789") != std::string::npos || size.size() > 9)
+        return usage_error("create", "SIZE '" + a->positionals[0] + "' must be a whole number of GiB", help);
+    nlohmann::json volume = {{"size", std::stoull(size)}};
+    if (auto n = a->value("name")) volume["name"] = *n;
+    if (auto t = a->value("type")) volume["volume_type"] = *t;
+    Connection c = connection_of(*a);
+    int code = 0;
+    auto body = call(c, "create", "POST", "/v3/volumes", {{"volume", volume}}, code);
+    if (!body) return code;
+    if (c.json) return std::cout << body->dump(2) << "\n", kExitOk;
+    print_volume((*body)["volume"]);
+    return (*body)["volume"].value("status", "") == "error" ? kExitFailed : kExitOk;
+}
+
+int cmd_show(const std::vector<std::string>& args) {
+    static const char* help = "usage: volmig show VOLUME_ID [--url URL] [--token T] [--json]\n\nShows one volume, with its migration when one ran.\n";
+    auto a = parse_args(args, with_connection({}), "show");
+    if (!a) return usage_error("show", a.error().message, help);
+    if (a->has("help")) return std::cout << help << kConnectionHelp, kExitOk;
+    if (a->positionals.size() != 1) return usage_error("show", "expected VOLUME_ID", help);
+    Connection c = connection_of(*a);
+    int code = 0;
+    auto body = call(c, "show", "GET", "/v3/volumes/" + a->positionals[0], nullptr, code);
+    if (!body) return code;
+    if (c.json) return std::cout << body->dump(2) << "\n", kExitOk;
+    print_volume((*body)["volume"]);
+    return kExitOk;
+}
+
+int cmd_delete(const std::vector<std::string>& args) {
+    static const char* help = "usage: volmig delete VOLUME_ID [--url URL] [--token T]\n\nDeletes an available (or error) volume and its storage.\n";
+    auto a = parse_args(args, with_connection({}), "delete");
+    if (!a) return usage_error("delete", a.error().message, help);
+    if (a->has("help")) return std::cout << help << kConnectionHelp, kExitOk;
+    if (a->positionals.size() != 1) return usage_error("delete", "expected VOLUME_ID", help);
+    Connection c = connection_of(*a);
+    int code = 0;
+    auto body = call(c, "delete", "DELETE", "/v3/volumes/" + a->positionals[0], nullptr, code);
+    if (!body) return code;
+    if (!c.json) std::cout << "deleted volume " << a->positionals[0] << "\n";
+    return kExitOk;
+}
+
+int cmd_capabilities(const std::vector<std::string>& args) {
+    static const char* help =
+        "usage: volmig capabilities HOST@BACKEND [--url URL] [--token T] [--json]\n\n"
+        "Shows a backend's capability document: whether new volumes read as zeros\n"
+        "(cinder_sparse_copy_volume), thin provisioning, discard, block size.\n";
+    auto a = parse_args(args, with_connection({}), "capabilities");
+    if (!a) return usage_error("capabilities", a.error().message, help);
+    if (a->has("help")) return std::cout << help << kConnectionHelp, kExitOk;
+    if (a->positionals.size() != 1) return usage_error("capabilities", "expected HOST@BACKEND", help);
+    Connection c = connection_of(*a);
+    int code = 0;
+    auto body = call(c, "capabilities", "GET", "/v3/capabilities/" + a->positionals[0], nullptr, code);
+    if (!body) return code;
+    if (c.json) return std::cout << body->dump(2) << "\n", kExitOk;
+    std::cout << a->positionals[0] << " (" << text_of(body->value("display_name", nlohmann::json(nullptr))) << ", "
+              << text_of(body->value("storage_protocol", nlohmann::json(nullptr))) << ")\n";
+    for (const auto& [key, p] : (*body)["properties"].items()) {
+        std::cout << "  " << std::left << std::setw(28) << key << text_of(p.value("default", nlohmann::json(nullptr))) << "\n";
+        if (key == "cinder_sparse_copy_volume") std::cout << "  " << std::string(28, ' ') << text_of(p.value("description", nlohmann::json(""))) << "\n";
+    }
+    return kExitOk;
+}
+
+int cmd_plan(const std::vector<std::string>& args) {
+    static const char* help =
+        "usage: volmig plan --to HOST@BACKEND[#POOL] VOLUME_ID [--force-full] [--url URL] [--token T] [--json]\n\n"
+        "Explains how the daemon holding VOLUME_ID would copy it to HOST@BACKEND (strategy, block size,\n"
+        "verification, and why), without copying anything.\n";
+    ArgSpec spec;
+    spec.values = {"to"};
+    spec.flags = {"force-full"};
+    auto a = parse_args(args, with_connection(spec), "plan");
+    if (!a) return usage_error("plan", a.error().message, help);
+    if (a->has("help")) return std::cout << help << kConnectionHelp, kExitOk;
+    if (a->positionals.size() != 1 || !a->value("to")) return usage_error("plan", "expected --to HOST@BACKEND and VOLUME_ID", help);
+    Connection c = connection_of(*a);
+    int code = 0;
+    nlohmann::json action = {{"volmig-plan_migration", {{"host", *a->value("to")}, {"force_host_copy", a->has("force-full")}}}};
+    auto body = call(c, "plan", "POST", "/v3/volumes/" + a->positionals[0] + "/action", action, code);
+    if (!body) return code;
+    if (c.json) return std::cout << body->dump(2) << "\n", kExitOk;
+    const auto& p = (*body)["plan"];
+    std::cout << "plan for volume " << a->positionals[0] << " -> " << text_of(p["destination"]) << "\n"
+              << "  strategy    " << text_of(p["strategy"]) << "\n"
+              << "  block size  " << format_bytes(p.value("block_size", 4096ull)) << "\n"
+              << "  verify      " << (p.value("verify", true) ? "yes" : "no") << "\n"
+              << "  copy        " << (p.value("same_daemon", false) ? "local (same daemon)" : "streamed to the peer") << "\n"
+              << "  why:\n";
+    for (const auto& r : p["reasons"]) std::cout << "    - " << text_of(r) << "\n";
+    return kExitOk;
+}
+
+}  // namespace volmig::cli
