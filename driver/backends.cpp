@@ -58,6 +58,7 @@ Result<OrphanReport> Backends::start() {
     if (log_) {
         for (const auto& o : report.records_without_storage) log_("orphan check: record without storage: " + o);
         for (const auto& o : report.storage_without_records) log_("orphan check: storage without record: " + o);
+        for (const auto& e : report.errors) log_("orphan check: " + e);
         if (report.clean()) log_("orphan check: every volume record matches its storage");
     }
     return report;
@@ -69,8 +70,8 @@ OrphanReport Backends::find_orphans() {
         auto records = store_.list(b->name);
         auto stored = b->driver->stored_volume_ids();
         if (!records || !stored) {
-            report.records_without_storage.push_back("backend " + b->name + ": cannot compare (" +
-                                                     (!records ? records.error().message : stored.error().message) + ")");
+            report.errors.push_back("backend " + b->name + ": cannot compare records and storage (" +
+                                    (!records ? records.error().message : stored.error().message) + ")");
             continue;
         }
         std::set<std::string> on_storage(stored->begin(), stored->end()), in_records;

@@ -23,7 +23,8 @@ struct Backend {
 struct OrphanReport {
     std::vector<std::string> records_without_storage;  // "volume <id> on <backend>"
     std::vector<std::string> storage_without_records;
-    bool clean() const { return records_without_storage.empty() && storage_without_records.empty(); }
+    std::vector<std::string> errors;                   // backends that could not be compared, and why
+    bool clean() const { return records_without_storage.empty() && storage_without_records.empty() && errors.empty(); }
 };
 
 class Backends {

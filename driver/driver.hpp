@@ -22,7 +22,8 @@ namespace volmig {
 class VolumeStore;
 
 // Where a volume's bytes are, in the driver's own terms, persisted in the volume record:
-// thin_file: the file path; thick_file: "offset:length" in the pool file; lvm: "vg/lv".
+// thin_file: the file path; thick_file: the region's offset in the pool file (its length is in
+// the backend's allocation table); lvm: "vg/lv".
 struct VolumeLocation {
     std::string value;
 };
@@ -88,7 +89,8 @@ public:
     // free space), so that an API can refuse a request before accepting it.
     virtual Status check_capacity(uint64_t size) = 0;
     virtual Status remove(const VolumeRef& volume) = 0;
-    // Grows the volume to new_size (> size); returns the (possibly unchanged) location.
+    // Grows the volume to new_size; new_size <= size is refused (shrinking destroys data).
+    // Returns the (possibly unchanged) location.
     virtual Result<VolumeLocation> extend(const VolumeRef& volume, uint64_t new_size) = 0;
 
     virtual Result<Attachment> attach(const VolumeRef& volume, AttachMode mode) = 0;

@@ -161,6 +161,10 @@ Status LvmDriver::remove(const VolumeRef& v) {
 }
 
 Result<VolumeLocation> LvmDriver::extend(const VolumeRef& v, uint64_t new_size) {
+    if (new_size <= v.size)
+        return Error{"volume " + v.id + " cannot be extended to " + std::to_string(new_size) + " bytes: not larger than its size " +
+                         std::to_string(v.size),
+                     ErrorKind::invalid};
     auto out = lvm({"lvextend", "-L", std::to_string(new_size) + "b", vg_ + "/" + lv_name(v.id)});
     if (!out) {
         const bool full = out_of_space(out.error().message);

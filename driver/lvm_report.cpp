@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
@@ -88,14 +89,15 @@ Result<std::vector<LvRow>> parse_lvs_json(const std::string& text) {
         if (!pct.empty()) {
             char* end = nullptr;
             const double d = std::strtod(pct.c_str(), &end);
-            if (*end != '\0' || d < 0 || d > 100) return Error{where + " (" + lv.name + "): data_percent '" + pct + "' is not a percentage"};
+            if (*end != '\0' || !std::isfinite(d) || d < 0 || d > 100) return Error{where + " (" + lv.name + "): data_percent '" + pct + "' is not a percentage"};
             lv.data_percent = d;
         }
         auto chunk = bytes_field(r, "chunk_size");
         if (!chunk) return Error{where + " (" + lv.name + "): " + chunk.error().message};
         lv.chunk_size = chunk->value_or(0);
         auto thin_id = bytes_field(r, "thin_id");
-        if (thin_id && *thin_id) lv.thin_id = **thin_id;
+        if (!thin_id) return Error{where + " (" + lv.name + "): " + thin_id.error().message};
+        if (*thin_id) lv.thin_id = **thin_id;
         out.push_back(lv);
     }
     return out;

@@ -2,9 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+
+#include <Poco/UUIDGenerator.h>
 
 #include "copy/fd.hpp"
 #include "copy/size.hpp"
@@ -20,8 +24,22 @@ const char* kCreatedByVolmig = "pool_created_by_volmig";
 const char* kFreeSpaceZero = "free_space_zero";
 const char* kPoolIdentity = "pool_identity";
 
-std::string identity_of(const struct stat& st) {
-    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size);
+const char* kPoolTag = "user.volmig.pool_id";
+
+// Who the pool file is: a random id volmig wrote into an extended attribute when it made the
+// file, plus inode, birth time and size. A file put in its place (even one that reuses the
+// inode number) lacks the tag or has another birth time, so it never inherits "created by volmig".
+std::string identity_of(int fd) {
+    char tag[64] = {0};
+    const ssize_t n = ::fgetxattr(fd, kPoolTag, tag, sizeof tag - 1);
+    struct statx sx {};
+    std::string birth = "?";
+    if (::statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME | STATX_SIZE, &sx) == 0 && (sx.stx_mask & STATX_BTIME))
+        birth = std::to_string(sx.stx_btime.tv_sec) + "." + std::to_string(sx.stx_btime.tv_nsec);
+    struct stat st {};
+    ::fstat(fd, &st);
+    return std::string(n > 0 ? tag : "untagged") + ":" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + birth + ":" +
+           std::to_string(st.st_size);
 }
 }  // namespace
 
@@ -76,12 +94,16 @@ Status ThickFileDriver::check_setup() {
             ::unlink(options_.pool_file.c_str());
             return e;
         }
+        const std::string tag = Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
+        if (::fsetxattr(fd.get(), kPoolTag, tag.data(), tag.size(), 0) != 0 && context_.log)
+            context_.log("[" + backend_ + "] cannot tag pool_file " + options_.pool_file + " (" + std::strerror(errno) +
+                         "): its identity rests on inode and birth time only");
         ::fsync(fd.get());
         ::fstat(fd.get(), &st);
         Status s1 = set_fact(kCreatedByVolmig, true), s2 = set_fact(kFreeSpaceZero, true);
         if (!s1.ok()) return s1;
         if (!s2.ok()) return s2;
-        Status s3 = context_.store.set_backend_fact(backend_, kPoolIdentity, identity_of(st));
+        Status s3 = context_.store.set_backend_fact(backend_, kPoolIdentity, identity_of(fd.get()));
         if (!s3.ok()) return s3;
         if (context_.log) context_.log("[" + backend_ + "] created pool file " + options_.pool_file + " of " + format_bytes(options_.pool_size));
     } else {
@@ -90,16 +112,19 @@ Status ThickFileDriver::check_setup() {
             return Error{"[" + backend_ + "] pool_size " + std::to_string(options_.pool_size) + " does not match the existing pool_file " +
                              options_.pool_file + " (" + std::to_string(st.st_size) + " bytes): remove pool_size to use the file as it is",
                          ErrorKind::invalid};
+        Fd fd(::open(options_.pool_file.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd) return errno_error("[" + backend_ + "] cannot open pool_file " + options_.pool_file);
+        const std::string identity = identity_of(fd.get());
         auto known = context_.store.backend_fact(backend_, kPoolIdentity);
         if (!known) return known.error();
-        if (!*known || **known != identity_of(st)) {
+        if (!*known || **known != identity) {
             // A pool file we did not make (or not this one): its free space is of unknown content.
             if (*known && context_.log)
                 context_.log("[" + backend_ + "] pool_file " + options_.pool_file + " is not the file volmig created; its free space is treated as dirty");
             Status s1 = set_fact(kCreatedByVolmig, false), s2 = set_fact(kFreeSpaceZero, false);
             if (!s1.ok()) return s1;
             if (!s2.ok()) return s2;
-            Status s3 = context_.store.set_backend_fact(backend_, kPoolIdentity, identity_of(st));
+            Status s3 = context_.store.set_backend_fact(backend_, kPoolIdentity, identity);
             if (!s3.ok()) return s3;
         }
     }
@@ -187,6 +212,10 @@ Status ThickFileDriver::remove(const VolumeRef& v) {
 }
 
 Result<VolumeLocation> ThickFileDriver::extend(const VolumeRef& v, uint64_t new_size) {
+    if (new_size <= v.size)
+        return Error{"volume " + v.id + " cannot be extended to " + std::to_string(new_size) + " bytes: not larger than its size " +
+                         std::to_string(v.size),
+                     ErrorKind::invalid};
     std::lock_guard<std::mutex> lock(mutex_);
     auto allocator = load_allocator();
     if (!allocator) return allocator.take_error();
@@ -209,6 +238,11 @@ Result<VolumeLocation> ThickFileDriver::extend(const VolumeRef& v, uint64_t new_
 Result<Attachment> ThickFileDriver::attach(const VolumeRef& v, AttachMode) {
     auto region = region_of(v.id);
     if (!region) return region.take_error();
+    // Never let a loop device reach past the volume's own region into its neighbour's bytes.
+    if (v.size > region->length)
+        return Error{"volume " + v.id + " claims " + std::to_string(v.size) + " bytes but its region in " + options_.pool_file + " has " +
+                         std::to_string(region->length) + ": refusing to attach beyond it",
+                     ErrorKind::refused};
     auto device = attach_loop(options_.pool_file, region->offset, v.size);
     if (!device) return device.take_error();
     return Attachment{*device, true, true};

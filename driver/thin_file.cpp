@@ -79,6 +79,10 @@ Status ThinFileDriver::remove(const VolumeRef& v) {
 }
 
 Result<VolumeLocation> ThinFileDriver::extend(const VolumeRef& v, uint64_t new_size) {
+    if (new_size <= v.size)
+        return Error{"volume " + v.id + " cannot be extended to " + std::to_string(new_size) + " bytes: not larger than its size " +
+                         std::to_string(v.size) + " (shrinking would destroy data)",
+                     ErrorKind::invalid};
     std::lock_guard<std::mutex> lock(mutex_);
     auto usage = pool_usage();
     if (!usage) return usage.take_error();

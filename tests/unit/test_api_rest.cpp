@@ -1,0 +1,273 @@
+// RestApi without sockets: routing, microversions, auth, validation and views, on a real
+// thin_file backend and a real SQLite store in a temporary directory.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include "api/rest.hpp"
+#include "tests/support/fixtures.hpp"
+
+using namespace volmig;
+using namespace volmig::test;
+
+namespace {
+
+struct Api {
+    TempDir dir;
+    DaemonConfig config;
+    std::unique_ptr<VolumeStore> store;
+    std::unique_ptr<Backends> backends;
+    std::unique_ptr<VolumeService> service;
+    Metrics metrics;
+    std::unique_ptr<RestApi> api;
+    std::vector<std::string> log;
+
+    explicit Api(bool noauth = true) {
+        const std::string text = "[DEFAULT]\nhost = host-a\nauth_strategy = " + std::string(noauth ? "noauth" : "token") +
+                                 "\nauth_token = s3cret\nstate_path = " + dir.file("state") +
+                                 "\nenabled_backends = thin, small\n"
+                                 "[thin]\nvolume_driver = thin_file\nvolume_backend_name = thin\npool_path = " + dir.file("thin") +
+                                 "\npool_size = 10G\nmax_over_subscription_ratio = 2\n"
+                                 "[small]\nvolume_driver = thick_file\nvolume_backend_name = small\npool_file = " + dir.file("small.pool") +
+                                 "\npool_size = 3G\nsparse_copy = never\n";
+        auto file = ConfigFile::parse(text, "test.conf");
+        REQUIRE(file.ok());
+        auto c = read_daemon_config(*file);
+        REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+        config = *c;
+        auto s = VolumeStore::open(config.state_path);
+        REQUIRE(s.ok());
+        store = std::move(*s);
+        auto b = Backends::configure(*file, *store, nullptr);
+        REQUIRE(b.ok());
+        backends = std::move(*b);
+        REQUIRE(backends->start().ok());
+        service = std::make_unique<VolumeService>(config, *backends, *store, nullptr);
+        api = std::make_unique<RestApi>(*service, metrics, [this](const std::string& l) { log.push_back(l); });
+    }
+
+    ApiResponse call(const std::string& method, const std::string& path, const std::string& body = "",
+                     std::map<std::string, std::string> headers = {}) {
+        ApiRequest r;
+        r.method = method;
+        const size_t q = path.find('?');
+        r.path = path.substr(0, q);
+        if (q != std::string::npos) {
+            std::stringstream query(path.substr(q + 1));
+            std::string pair;
+            while (std::getline(query, pair, '&')) {
+                const size_t eq = pair.find('=');
+                r.query[pair.substr(0, eq)] = eq == std::string::npos ? "" : pair.substr(eq + 1);
+            }
+        }
+        r.body = body;
+        r.headers = std::move(headers);
+        r.base_url = "http://127.0.0.1:8776";
+        return api->handle(r);
+    }
+
+    std::string create(const std::string& body) {
+        auto r = call("POST", "/v3/p/volumes", body);
+        REQUIRE_MESSAGE(r.status == 202, r.body.dump());
+        return r.body["volume"]["id"];
+    }
+};
+
+std::string message_of(const ApiResponse& r) {
+    for (const auto& [k, v] : r.body.items())
+        if (v.is_object() && v.contains("message")) return v["message"];
+    return "";
+}
+
+std::string header_of(const ApiResponse& r, const std::string& name) {
+    for (const auto& [k, v] : r.headers)
+        if (k == name) return v;
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("GET / answers 300 with the versions document, without a token") {
+    Api a(false);
+    auto r = a.call("GET", "/");
+    CHECK(r.status == 300);
+    CHECK(r.body["versions"][0]["id"] == "v3.0");
+    CHECK(r.body["versions"][0]["version"] == "3.70");
+    CHECK(r.body["versions"][0]["min_version"] == "3.0");
+    CHECK(r.body["versions"][0]["links"][0]["href"] == "http://127.0.0.1:8776/v3/");
+}
+
+TEST_CASE("the OpenStack-API-Version header is echoed, and out-of-range versions are refused") {
+    Api a;
+    CHECK(header_of(a.call("GET", "/v3/p/volumes", "", {{"openstack-api-version", "volume 3.27"}}), "OpenStack-API-Version") == "volume 3.27");
+    CHECK(header_of(a.call("GET", "/v3/p/volumes", "", {{"openstack-api-version", "volume latest"}}), "OpenStack-API-Version") == "volume 3.70");
+    CHECK(header_of(a.call("GET", "/v3/p/volumes"), "OpenStack-API-Version") == "volume 3.0");
+    auto high = a.call("GET", "/v3/p/volumes", "", {{"openstack-api-version", "volume 3.99"}});
+    CHECK(high.status == 406);
+    CHECK(message_of(high).find("3.99") != std::string::npos);
+    auto junk = a.call("GET", "/v3/p/volumes", "", {{"openstack-api-version", "volume three"}});
+    CHECK(junk.status == 400);
+}
+
+TEST_CASE("with auth_strategy = token, requests need the right X-Auth-Token; failures are 401 and logged") {
+    Api a(false);
+    auto none = a.call("GET", "/v3/p/volumes");
+    CHECK(none.status == 401);
+    CHECK(none.body.contains("unauthorized"));
+    auto wrong = a.call("GET", "/v3/p/volumes", "", {{"x-auth-token", "nope"}});
+    CHECK(wrong.status == 401);
+    CHECK(a.call("GET", "/v3/p/volumes", "", {{"x-auth-token", "s3cret"}}).status == 200);
+    CHECK(a.call("GET", "/metrics").status == 401);
+    REQUIRE(a.log.size() == 3);
+    CHECK(a.log[0].find("authentication failed: no X-Auth-Token") != std::string::npos);
+    CHECK(a.log[1].find("wrong X-Auth-Token") != std::string::npos);
+}
+
+TEST_CASE("routes answer with and without the project id, and unknown routes or methods are 404 and 405") {
+    Api a;
+    const std::string id = a.create(R"({"volume": {"size": 1}})");
+    CHECK(a.call("GET", "/v3/p/volumes/" + id).status == 200);
+    CHECK(a.call("GET", "/v3/volumes/" + id).status == 200);
+    CHECK(a.call("GET", "/v3/volumes/detail").body["volumes"].size() == 1);
+    auto missing = a.call("GET", "/v3/p/volumes/no-such-id");
+    CHECK(missing.status == 404);
+    CHECK(missing.body.contains("itemNotFound"));
+    CHECK(a.call("GET", "/v2/p/volumes").status == 404);
+    CHECK(a.call("GET", "/v3/p/snapshots").status == 404);
+    auto put = a.call("PUT", "/v3/p/volumes");
+    CHECK(put.status == 405);
+    CHECK(header_of(put, "Allow") == "GET, POST");
+}
+
+TEST_CASE("create accepts what cinderclient sends, and the view carries Cinder's fields and volmig's allocation") {
+    Api a;
+    auto r = a.call("POST", "/v3/p/volumes",
+                    R"({"volume": {"size": 1, "consistencygroup_id": null, "snapshot_id": null, "name": "web", "description": null,
+                        "volume_type": null, "availability_zone": null, "metadata": {"k": "v"}, "imageRef": null,
+                        "source_volid": null, "backup_id": null}})");
+    REQUIRE(r.status == 202);
+    const auto& v = r.body["volume"];
+    for (const char* key : {"id", "name", "size", "status", "attachments", "metadata", "created_at", "migration_status",
+                            "os-vol-host-attr:host", "links", "volmig:allocated_bytes", "volmig:data_percent"})
+        CHECK_MESSAGE(v.contains(key), key);
+    CHECK(v["name"] == "web");
+    CHECK(v["size"] == 1);
+    CHECK(v["status"] == "available");
+    CHECK(v["metadata"]["k"] == "v");
+    CHECK(v["os-vol-host-attr:host"] == "host-a@thin#thin");
+    CHECK(v["volmig:allocated_bytes"] == 0);
+    CHECK(v["migration_status"].is_null());
+    // The storage exists: a sparse file of exactly 1 GiB.
+    CHECK(file_size(a.dir.file("thin") + "/volume-" + v["id"].get<std::string>()) == 1ull << 30);
+    // volume_type selects a backend by volume_backend_name; sizes may come as strings.
+    auto t = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": "2", "volume_type": "small"}})");
+    REQUIRE(t.status == 202);
+    CHECK(t.body["volume"]["os-vol-host-attr:host"] == "host-a@small#small");
+    CHECK(t.body["volume"]["volmig:allocated_bytes"] == 2ull << 30);
+}
+
+TEST_CASE("create refuses bad input with 400 and a message naming the field, and creates nothing") {
+    Api a;
+    struct Case {
+        const char* body;
+        const char* expect;
+    };
+    const Case cases[] = {
+        {"", "JSON body"},
+        {"{not json", "not valid JSON"},
+        {"[1]", "JSON object"},
+        {R"({"volume": 1})", "\"volume\" object"},
+        {R"({"volume": {"size": 1}, "extra": 1})", "'extra'"},
+        {R"({"volume": {"name": "x"}})", "volume.size is required"},
+        {R"({"volume": {"size": 0}})", "volume.size"},
+        {R"({"volume": {"size": -1}})", "volume.size"},
+        {R"({"volume": {"size": 1.5}})", "volume.size"},
+        {R"({"volume": {"size": "big"}})", "volume.size"},
+        {R"({"volume": {"size": 100000}})", "size"},
+        {R"({"volume": {"size": 1, "colour": "red"}})", "volume.colour"},
+        {R"({"volume": {"size": 1, "name": 7}})", "volume.name"},
+        {R"({"volume": {"size": 1, "metadata": []}})", "volume.metadata"},
+        {R"({"volume": {"size": 1, "metadata": {"a": 1}}})", "volume.metadata.a"},
+        {R"({"volume": {"size": 1, "volume_type": "gold"}})", "volume_type"},
+        {R"({"volume": {"size": 1, "snapshot_id": "abc"}})", "volume.snapshot_id"},
+        {R"({"volume": {"size": 1, "multiattach": true}})", "volume.multiattach"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.body);
+        auto r = a.call("POST", "/v3/p/volumes", c.body);
+        CHECK(r.status == 400);
+        CHECK(r.body.contains("badRequest"));
+        CHECK(message_of(r).find(c.expect) != std::string::npos);
+    }
+    CHECK(a.call("GET", "/v3/p/volumes").body["volumes"].empty());
+}
+
+TEST_CASE("list filters by name and status, pages with limit and marker") {
+    Api a;
+    const std::string one = a.create(R"({"volume": {"size": 1, "name": "one"}})");
+    const std::string two = a.create(R"({"volume": {"size": 1, "name": "two"}})");
+    a.create(R"({"volume": {"size": 1, "name": "three"}})");
+    auto by_name = a.call("GET", "/v3/p/volumes/detail?all_tenants=1&name=two");
+    REQUIRE(by_name.body["volumes"].size() == 1);
+    CHECK(by_name.body["volumes"][0]["id"] == two);
+    CHECK(a.call("GET", "/v3/p/volumes?status=available").body["volumes"].size() == 3);
+    CHECK(a.call("GET", "/v3/p/volumes?status=error").body["volumes"].empty());
+    auto page = a.call("GET", "/v3/p/volumes?limit=1&marker=" + one);
+    REQUIRE(page.body["volumes"].size() == 1);
+    CHECK(page.body["volumes"][0]["id"] == two);
+    CHECK(page.body["volumes"][0].contains("links"));
+    CHECK_FALSE(page.body["volumes"][0].contains("status"));  // the summary list
+    CHECK(a.call("GET", "/v3/p/volumes?marker=nope").status == 400);
+}
+
+TEST_CASE("os-extend grows the volume and its storage, and refuses shrinking or bad sizes") {
+    Api a;
+    const std::string id = a.create(R"({"volume": {"size": 1}})");
+    CHECK(a.call("POST", "/v3/p/volumes/" + id + "/action", R"({"os-extend": {"new_size": 3}})").status == 202);
+    CHECK(a.call("GET", "/v3/p/volumes/" + id).body["volume"]["size"] == 3);
+    CHECK(file_size(a.dir.file("thin") + "/volume-" + id) == 3ull << 30);
+    for (const char* bad : {R"({"os-extend": {"new_size": 2}})", R"({"os-extend": {"new_size": "x"}})", R"({"os-extend": {}})",
+                            R"({"os-extend": {"new_size": 4, "force": true}})", R"({"os-extend": 5})", R"({"os-shrink": {}})",
+                            R"({"os-extend": {"new_size": 4}, "x": 1})", R"({"os-extend": {"new_size": 100000}})"}) {
+        INFO(bad);
+        CHECK(a.call("POST", "/v3/p/volumes/" + id + "/action", bad).status == 400);
+    }
+    CHECK(a.call("POST", "/v3/p/volumes/nope/action", R"({"os-extend": {"new_size": 4}})").status == 404);
+}
+
+TEST_CASE("delete removes record and storage, and unknown volumes are 404") {
+    Api a;
+    const std::string id = a.create(R"({"volume": {"size": 1}})");
+    const std::string file = a.dir.file("thin") + "/volume-" + id;
+    CHECK(a.call("DELETE", "/v3/p/volumes/" + id).status == 202);
+    CHECK(a.call("GET", "/v3/p/volumes/" + id).status == 404);
+    struct stat st {};
+    CHECK(::stat(file.c_str(), &st) != 0);
+    CHECK(a.call("DELETE", "/v3/p/volumes/" + id).status == 404);
+}
+
+TEST_CASE("capabilities: the document of each backend, 404 for unknown hosts or backends") {
+    Api a;
+    auto thin = a.call("GET", "/v3/p/capabilities/host-a@thin");
+    REQUIRE(thin.status == 200);
+    CHECK(thin.body["properties"]["cinder_sparse_copy_volume"]["default"] == true);
+    CHECK(thin.body["volume_backend_name"] == "thin");
+    auto small = a.call("GET", "/v3/p/capabilities/host-a@small");
+    CHECK(small.body["properties"]["volmig:sparse_copy_policy"]["default"] == "never");
+    CHECK(a.call("GET", "/v3/p/capabilities/host-b@thin").status == 404);
+    CHECK(a.call("GET", "/v3/p/capabilities/host-a@gold").status == 404);
+    CHECK(a.call("GET", "/v3/p/capabilities/nonsense").status == 400);
+}
+
+TEST_CASE("metrics count requests and errors, and report volumes and allocation per backend") {
+    Api a;
+    a.create(R"({"volume": {"size": 1}})");
+    a.call("GET", "/v3/p/volumes/nope");
+    auto r = a.call("GET", "/metrics");
+    REQUIRE(r.status == 200);
+    CHECK(r.content_type.find("text/plain") == 0);
+    CHECK(r.text.find("volmig_http_requests_total{method=\"POST\",code=\"202\"} 1") != std::string::npos);
+    CHECK(r.text.find("volmig_http_requests_total{method=\"GET\",code=\"404\"} 1") != std::string::npos);
+    CHECK(r.text.find("volmig_http_errors_total 1") != std::string::npos);
+    CHECK(r.text.find("volmig_copies_running 0") != std::string::npos);
+}
