@@ -59,6 +59,11 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
         return r;
     });
     d->server_ = std::make_unique<HttpServer>(*d->api_, log);
+    d->migrations_ = std::make_unique<MigrationService>(*d->service_, *d->peers_, *d->metrics_, log);
+    Status schema = d->migrations_->initialize();
+    if (!schema.ok()) return schema.error();
+    d->migrations_->install(*d->api_, *d->server_);
+    d->migrations_->resume_after_restart();
     Status listening = d->server_->start(d->config_.listen, d->config_.port, d->config_.http_threads);
     if (!listening.ok()) return listening.error();
     if (log)
@@ -70,6 +75,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
 void Daemon::stop() {
     if (stopped_) return;
     stopped_ = true;
+    // Running migrations roll back (they still need the peers), then the server stops.
+    if (migrations_) migrations_->stop();
     if (server_) server_->stop();
 }
 

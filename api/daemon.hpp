@@ -8,6 +8,7 @@
 
 #include "api/daemon_config.hpp"
 #include "api/metrics.hpp"
+#include "api/migration.hpp"
 #include "api/peers.hpp"
 #include "api/rest.hpp"
 #include "api/server.hpp"
@@ -25,6 +26,7 @@ public:
 
     uint16_t port() const { return server_->port(); }
     VolumeService& volumes() { return *service_; }
+    MigrationService& migrations() { return *migrations_; }
     const DaemonConfig& config() const { return config_; }
 
 private:
@@ -37,6 +39,7 @@ private:
     std::unique_ptr<Metrics> metrics_;
     std::unique_ptr<Peers> peers_;
     std::unique_ptr<RestApi> api_;
+    std::unique_ptr<MigrationService> migrations_;
     std::unique_ptr<HttpServer> server_;
     bool stopped_ = false;
 };

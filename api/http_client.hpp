@@ -23,6 +23,8 @@ struct HttpResponse {
 struct HttpOptions {
     std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
     std::chrono::milliseconds total_timeout{std::chrono::seconds(60)};  // 0 = none (streams)
+    // Abort when fewer than 1 byte/s moved for this long (0 = never): a stalled peer on a stream.
+    std::chrono::seconds stall_timeout{0};
     std::vector<std::string> headers;                                   // "Name: value"
     // Streaming upload: called for the next chunk of the body; returns bytes placed in buf (0 at
     // the end). When set, `body` is ignored and the request uses chunked transfer encoding.

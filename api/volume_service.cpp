@@ -60,7 +60,7 @@ void VolumeService::reconcile_after_restart() {
         if (r.status == "creating") {
             // The driver may or may not have finished: trust the storage.
             auto ids = b->driver->stored_volume_ids();
-            const bool present = ids && std::find(ids->begin(), ids->end(), r.id) != ids->end();
+            const bool present = ids && std::find(ids->begin(), ids->end(), r.storage_id()) != ids->end();
             r.status = "error";
             r.error = present ? "creation was interrupted by a restart; the storage exists but was not verified: delete and recreate"
                               : "creation was interrupted by a restart before storage was made";
@@ -174,6 +174,7 @@ Result<std::vector<VolumeRecord>> VolumeService::list(const ListFilter& f) {
             if (r.id == f.marker) started = marker_seen = true;
             continue;
         }
+        if (!r.moved_to.empty()) continue;  // forwarding records: the volume is hosted elsewhere
         if (!f.name.empty() && r.name != f.name) continue;
         if (!f.status.empty() && r.status != f.status) continue;
         out.push_back(r);
@@ -190,6 +191,10 @@ Status VolumeService::remove(const std::string& id) {
         auto got = get(id);
         if (!got) return got.error();
         r = *got;
+        if (!r.moved_to.empty())
+            return Error{"volume " + id + " has moved to " + r.moved_to + ": delete it on that host", ErrorKind::invalid};
+        if (r.migration_status == "starting" || r.migration_status == "migrating" || r.migration_status == "completing")
+            return Error{"volume " + id + " is migrating (" + r.migration_status + "): wait for the migration to end", ErrorKind::invalid};
         static const std::set<std::string> deletable{"available", "error", "error_deleting", "error_extending"};
         if (!deletable.count(r.status))
             return Error{"volume " + id + " is " + r.status + ": only available or error volumes can be deleted", ErrorKind::invalid};
@@ -220,6 +225,10 @@ Result<VolumeRecord> VolumeService::extend(const std::string& id, uint64_t new_s
         auto got = get(id);
         if (!got) return got.take_error();
         r = *got;
+        if (!r.moved_to.empty())
+            return Error{"volume " + id + " has moved to " + r.moved_to + ": extend it on that host", ErrorKind::invalid};
+        if (!r.migration_status.empty() && r.migration_status != "success" && r.migration_status != "error")
+            return Error{"volume " + id + " is in a migration (" + r.migration_status + "): it cannot be extended now", ErrorKind::invalid};
         if (r.status != "available")
             return Error{"volume " + id + " is " + r.status + ": only available volumes can be extended", ErrorKind::invalid};
         if (new_size_gib * kGiB <= r.size)

@@ -52,7 +52,9 @@ public:
     // host@backend#pool of a record's backend.
     std::string host_of(const VolumeRecord& record) const;
     std::optional<VolumeUsage> usage_of(const VolumeRecord& record);
-    VolumeRef ref_of(const VolumeRecord& record) const { return VolumeRef{record.id, record.size, VolumeLocation{record.location}}; }
+    VolumeRef ref_of(const VolumeRecord& record) const {
+        return VolumeRef{record.storage_id(), record.size, VolumeLocation{record.location}};
+    }
 
     // "host@backend" (optionally "#pool") naming one of this daemon's backends.
     Result<Backend*> local_backend(const std::string& host_backend);

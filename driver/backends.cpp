@@ -76,9 +76,10 @@ OrphanReport Backends::find_orphans() {
         }
         std::set<std::string> on_storage(stored->begin(), stored->end()), in_records;
         for (const auto& r : *records) {
-            in_records.insert(r.id);
+            if (!r.moved_to.empty()) continue;  // a forwarding record: the volume lives elsewhere now
+            in_records.insert(r.storage_id());
             // A volume still being created or already deleted may legitimately lack storage.
-            if (!on_storage.count(r.id) && r.status != "creating" && r.status != "deleted")
+            if (!on_storage.count(r.storage_id()) && r.status != "creating" && r.status != "deleted")
                 report.records_without_storage.push_back("volume " + r.id + " on " + b->name + " (status " + r.status + ")");
         }
         for (const auto& id : on_storage)

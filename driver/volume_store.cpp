@@ -24,15 +24,17 @@ Error db_error(const std::string& what, const Poco::Exception& e) {
 
 // Poco binds by reference; a record's fields as a tuple of lvalues.
 struct Row {
-    std::string id, name, backend, location, status, created_at, updated_at, metadata, attached_path, project_id, error, description;
+    std::string id, name, backend, location, status, created_at, updated_at, metadata, attached_path, project_id, error, description,
+        name_id, migration_status, moved_to;
     Poco::UInt64 size = 0;
     VolumeRecord to_record() const {
-        return VolumeRecord{id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path, project_id, error,
-                            description};
+        return VolumeRecord{id,          name,    backend,  size,    location,         status,  created_at, updated_at, metadata,
+                            attached_path, project_id, error, description, name_id, migration_status, moved_to};
     }
     static Row from(const VolumeRecord& r) {
-        return Row{r.id, r.name, r.backend, r.location, r.status, r.created_at, r.updated_at, r.metadata, r.attached_path, r.project_id,
-                   r.error, r.description, r.size};
+        return Row{r.id,         r.name,       r.backend, r.location,         r.status,    r.created_at, r.updated_at,
+                   r.metadata,   r.attached_path, r.project_id, r.error, r.description, r.name_id, r.migration_status,
+                   r.moved_to,   r.size};
     }
 };
 
@@ -86,7 +88,8 @@ Status VolumeStore::migrate() {
                          " id TEXT PRIMARY KEY, name TEXT NOT NULL, backend TEXT NOT NULL, size INTEGER NOT NULL,"
                          " location TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
                          " metadata TEXT NOT NULL DEFAULT '{}', attached_path TEXT NOT NULL DEFAULT '',"
-                         " project_id TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '')",
+                         " project_id TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '',"
+                         " name_id TEXT NOT NULL DEFAULT '', migration_status TEXT NOT NULL DEFAULT '', moved_to TEXT NOT NULL DEFAULT '')",
                 now;
             *session_ << "CREATE TABLE IF NOT EXISTS backend_facts ("
                          " backend TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (backend, key))",
@@ -112,9 +115,11 @@ Status VolumeStore::insert(const VolumeRecord& r) {
     if (row.updated_at.empty()) row.updated_at = row.created_at;
     try {
         *session_ << "INSERT INTO volumes (id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path,"
-                     " project_id, error, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     " project_id, error, description, name_id, migration_status, moved_to)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             use(row.id), use(row.name), use(row.backend), use(row.size), use(row.location), use(row.status), use(row.created_at),
-            use(row.updated_at), use(row.metadata), use(row.attached_path), use(row.project_id), use(row.error), use(row.description), now;
+            use(row.updated_at), use(row.metadata), use(row.attached_path), use(row.project_id), use(row.error), use(row.description), use(row.name_id), use(row.migration_status),
+            use(row.moved_to), now;
     } catch (const Poco::Exception& e) {
         return db_error("insert volume " + r.id, e);
     }
@@ -129,9 +134,11 @@ Status VolumeStore::update(const VolumeRecord& r) {
     try {
         Poco::Data::Statement st(*session_);
         st << "UPDATE volumes SET name = ?, backend = ?, size = ?, location = ?, status = ?, updated_at = ?, metadata = ?,"
-              " attached_path = ?, project_id = ?, error = ?, description = ? WHERE id = ?",
+              " attached_path = ?, project_id = ?, error = ?, description = ?, name_id = ?, migration_status = ?, moved_to = ?"
+              " WHERE id = ?",
             use(row.name), use(row.backend), use(row.size), use(row.location), use(row.status), use(row.updated_at),
-            use(row.metadata), use(row.attached_path), use(row.project_id), use(row.error), use(row.description), use(row.id);
+            use(row.metadata), use(row.attached_path), use(row.project_id), use(row.error), use(row.description), use(row.name_id),
+            use(row.migration_status), use(row.moved_to), use(row.id);
         changed = st.execute();
     } catch (const Poco::Exception& e) {
         return db_error("update volume " + r.id, e);
@@ -146,10 +153,11 @@ Result<std::optional<VolumeRecord>> VolumeStore::get(const std::string& id) {
         Row row;
         std::string key = id;
         Poco::Data::Statement st(*session_);
-        st << "SELECT id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path, project_id, error, description FROM volumes"
+        st << "SELECT id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path, project_id, error, description, name_id, migration_status, moved_to FROM volumes"
               " WHERE id = ?",
             into(row.id), into(row.name), into(row.backend), into(row.size), into(row.location), into(row.status),
-            into(row.created_at), into(row.updated_at), into(row.metadata), into(row.attached_path), into(row.project_id), into(row.error), into(row.description), use(key);
+            into(row.created_at), into(row.updated_at), into(row.metadata), into(row.attached_path), into(row.project_id), into(row.error), into(row.description), into(row.name_id),
+            into(row.migration_status), into(row.moved_to), use(key);
         if (st.execute() == 0) return std::optional<VolumeRecord>();
         return std::optional<VolumeRecord>(row.to_record());
     } catch (const Poco::Exception& e) {
@@ -164,10 +172,11 @@ Result<std::vector<VolumeRecord>> VolumeStore::list(const std::string& backend) 
         Row row;
         std::string filter = backend;
         Poco::Data::Statement st(*session_);
-        st << "SELECT id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path, project_id, error, description FROM volumes"
+        st << "SELECT id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path, project_id, error, description, name_id, migration_status, moved_to FROM volumes"
               " WHERE (? = '' OR backend = ?) ORDER BY created_at, id",
             into(row.id), into(row.name), into(row.backend), into(row.size), into(row.location), into(row.status),
-            into(row.created_at), into(row.updated_at), into(row.metadata), into(row.attached_path), into(row.project_id), into(row.error), into(row.description), use(filter), use(filter),
+            into(row.created_at), into(row.updated_at), into(row.metadata), into(row.attached_path), into(row.project_id), into(row.error), into(row.description), into(row.name_id),
+            into(row.migration_status), into(row.moved_to), use(filter), use(filter),
             range(0, 1);
         while (!st.done()) {
             if (st.execute() == 0) break;

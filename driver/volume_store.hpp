@@ -35,6 +35,11 @@ struct VolumeRecord {
     std::string project_id;
     std::string error;            // why the last operation failed, shown on the volume
     std::string description;
+    std::string name_id;          // the id the storage is named after (Cinder's name_id); empty = id
+    std::string migration_status; // Cinder's: starting, migrating, completing, success, error; empty = none
+    std::string moved_to;         // host@backend#pool this volume migrated to (a forwarding record)
+
+    const std::string& storage_id() const { return name_id.empty() ? id : name_id; }
 };
 
 class VolumeStore {

@@ -21,6 +21,7 @@
 #include "driver/driver.hpp"
 #include "driver/loop_device.hpp"
 #include "driver/volume_store.hpp"
+#include "tests/support/driver_fixtures.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace volmig;
@@ -71,85 +72,22 @@ bool write_fails_at(const std::string& path, uint64_t offset) {
     return n <= 0;
 }
 
-// Detaches what attach() set up when the test leaves the scope, also when a check fails.
-class AttachGuard {
-  public:
-    AttachGuard(VolumeDriver& driver, Attachment attachment)
-        : driver_(driver), attachment_(std::move(attachment)) {}
-    ~AttachGuard() {
-        if (active_) (void)driver_.detach(attachment_);
-    }
-    AttachGuard(const AttachGuard&) = delete;
-    AttachGuard& operator=(const AttachGuard&) = delete;
-    const Attachment& attachment() const { return attachment_; }
-    const std::string& path() const { return attachment_.path; }
-    Status detach() {
-        active_ = false;
-        return driver_.detach(attachment_);
-    }
-
-  private:
-    VolumeDriver& driver_;
-    Attachment attachment_;
-    bool active_ = true;
-};
-
-enum class Start { now, later };
-
-// A thick_file backend "thick" with its pool file and state directory in one TempDir. The store
-// and the backends are opened by start() and closed by stop(), so that a test can restart volmig.
-class ThickBackend {
+// A thick_file backend "thick" with its pool file and state directory in one TempDir.
+class ThickBackend : public SingleBackendFixture {
   public:
     explicit ThickBackend(std::string options, Start when = Start::now)
-        : options_(std::move(options)) {
-        if (when == Start::now) start();
-    }
-    ~ThickBackend() { stop(); }
+        : SingleBackendFixture(
+              "thick",
+              [options = std::move(options)](const TempDir& d) {
+                  return "volume_driver = thick_file\npool_file = " + pool_in(d) + "\n" + options;
+              },
+              when) {}
 
-    Result<OrphanReport> try_start() {
-        auto store = VolumeStore::open(dir.file("state"));
-        REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.error().message));
-        store_ = std::move(*store);
-        auto config = ConfigFile::parse(
-            "[DEFAULT]\nenabled_backends = thick\n\n[thick]\nvolume_driver = thick_file\npool_file "
-            "= " +
-                pool() + "\n" + options_,
-            "volmig.conf");
-        REQUIRE_MESSAGE(config.ok(), (config.ok() ? "" : config.error().message));
-        auto backends = Backends::configure(
-            *config, *store_, [this](const std::string& line) { log.push_back(line); });
-        REQUIRE_MESSAGE(backends.ok(), (backends.ok() ? "" : backends.error().message));
-        backends_ = std::move(*backends);
-        return backends_->start();
-    }
-    void start() {
-        auto report = try_start();
-        REQUIRE_MESSAGE(report.ok(), (report.ok() ? "" : report.error().message));
-        start_report = *report;
-    }
-    void stop() {
-        backends_.reset();  // the drivers hold a reference to the store
-        store_.reset();
-    }
+    std::string pool() const { return pool_in(dir); }
 
-    std::string pool() const { return dir.file("pool.img"); }
-    VolumeDriver& driver() { return *backends_->find("thick")->driver; }
-    Backends& backends() { return *backends_; }
-    VolumeStore& store() { return *store_; }
-
-    VolumeRef create(const std::string& id, uint64_t size) {
-        auto location = driver().create(id, size);
-        REQUIRE_MESSAGE(location.ok(), (location.ok() ? "" : location.error().message));
-        return VolumeRef{id, size, *location};
-    }
-    void remove(const VolumeRef& v) {
-        Status s = driver().remove(v);
-        REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
-    }
+    using SingleBackendFixture::attach;
     std::unique_ptr<AttachGuard> attach(const VolumeRef& v) {
-        auto a = driver().attach(v, AttachMode::block_device);
-        REQUIRE_MESSAGE(a.ok(), (a.ok() ? "" : a.error().message));
-        return std::make_unique<AttachGuard>(driver(), *a);
+        return attach(v, AttachMode::block_device);
     }
     // Bytes of a volume, read through its own loop device.
     std::vector<unsigned char> read_volume(const VolumeRef& v, uint64_t offset, uint64_t length) {
@@ -165,14 +103,8 @@ class ThickBackend {
         return out;
     }
 
-    TempDir dir;
-    std::vector<std::string> log;
-    OrphanReport start_report;
-
   private:
-    std::string options_;
-    std::unique_ptr<VolumeStore> store_;
-    std::unique_ptr<Backends> backends_;
+    static std::string pool_in(const TempDir& d) { return d.file("pool.img"); }
 };
 
 using Extents = std::vector<std::tuple<std::string, uint64_t, uint64_t>>;

@@ -20,6 +20,7 @@
 #include "driver/driver.hpp"
 #include "driver/loop_device.hpp"
 #include "driver/volume_store.hpp"
+#include "tests/support/driver_fixtures.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace volmig;
@@ -58,91 +59,20 @@ uint64_t block_device_size(const std::string& device) {
     return std::stoull(out);
 }
 
-// Detaches what attach() set up when the test leaves the scope, also when a check fails.
-class AttachGuard {
-  public:
-    AttachGuard(VolumeDriver& driver, Attachment attachment)
-        : driver_(driver), attachment_(std::move(attachment)) {}
-    ~AttachGuard() {
-        if (active_) (void)driver_.detach(attachment_);
-    }
-    AttachGuard(const AttachGuard&) = delete;
-    AttachGuard& operator=(const AttachGuard&) = delete;
-    const Attachment& attachment() const { return attachment_; }
-    const std::string& path() const { return attachment_.path; }
-    Status detach() {
-        active_ = false;
-        return driver_.detach(attachment_);
-    }
-
-  private:
-    VolumeDriver& driver_;
-    Attachment attachment_;
-    bool active_ = true;
-};
-
-// A state directory and a pool directory under one TempDir; the store and the backends are
-// opened by start() and closed by stop(), so that a test can restart volmig in between.
-class ThinBackend {
+// A thin_file backend "thin" with its pool directory and state directory in one TempDir.
+class ThinBackend : public SingleBackendFixture {
   public:
     explicit ThinBackend(
         std::string options = "pool_size = 256M\nmax_over_subscription_ratio = 2\n")
-        : options_(std::move(options)) {
-        start();
-    }
-    ~ThinBackend() { stop(); }
+        : SingleBackendFixture("thin", [options = std::move(options)](const TempDir& d) {
+              return "volume_driver = thin_file\npool_path = " + pool_in(d) + "\n" + options;
+          }) {}
 
-    void start() {
-        auto store = VolumeStore::open(dir.file("state"));
-        REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.error().message));
-        store_ = std::move(*store);
-        auto config = ConfigFile::parse(config_text(), "volmig.conf");
-        REQUIRE_MESSAGE(config.ok(), (config.ok() ? "" : config.error().message));
-        auto backends = Backends::configure(
-            *config, *store_, [this](const std::string& line) { log.push_back(line); });
-        REQUIRE_MESSAGE(backends.ok(), (backends.ok() ? "" : backends.error().message));
-        backends_ = std::move(*backends);
-        auto report = backends_->start();
-        REQUIRE_MESSAGE(report.ok(), (report.ok() ? "" : report.error().message));
-        start_report = *report;
-    }
-    void stop() {
-        backends_.reset();  // the drivers hold a reference to the store
-        store_.reset();
-    }
-
-    std::string config_text() const {
-        return "[DEFAULT]\nenabled_backends = thin\n\n[thin]\nvolume_driver = thin_file\npool_path "
-               "= " +
-               pool() + "\n" + options_;
-    }
-    std::string pool() const { return dir.file("pool"); }
+    std::string pool() const { return pool_in(dir); }
     std::string file_of(const std::string& id) const { return pool() + "/volume-" + id; }
 
-    VolumeDriver& driver() { return *backends_->find("thin")->driver; }
-    Backends& backends() { return *backends_; }
-    VolumeStore& store() { return *store_; }
-
-    // Creates a volume, REQUIRE-ing success; returns its reference.
-    VolumeRef create(const std::string& id, uint64_t size) {
-        auto location = driver().create(id, size);
-        REQUIRE_MESSAGE(location.ok(), (location.ok() ? "" : location.error().message));
-        return VolumeRef{id, size, *location};
-    }
-    std::unique_ptr<AttachGuard> attach(const VolumeRef& v, AttachMode mode) {
-        auto a = driver().attach(v, mode);
-        REQUIRE_MESSAGE(a.ok(), (a.ok() ? "" : a.error().message));
-        return std::make_unique<AttachGuard>(driver(), *a);
-    }
-
-    TempDir dir;
-    std::vector<std::string> log;
-    OrphanReport start_report;
-
   private:
-    std::string options_;
-    std::unique_ptr<VolumeStore> store_;
-    std::unique_ptr<Backends> backends_;
+    static std::string pool_in(const TempDir& d) { return d.file("pool"); }
 };
 
 VolumeRecord record_of(const VolumeRef& v, const std::string& status = "available") {

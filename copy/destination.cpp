@@ -1,0 +1,117 @@
+#include "copy/destination.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace volmig {
+
+Result<std::unique_ptr<DestinationWriter>> DestinationWriter::open(const VolumeInfo& volume, IoMode io, uint64_t block_size,
+                                                                   std::vector<std::string>& warnings) {
+    auto w = std::unique_ptr<DestinationWriter>(new DestinationWriter(volume));
+    const int excl = volume.kind == VolumeKind::block_device ? O_EXCL : 0;
+    w->fd_ = Fd(::open(volume.path.c_str(), O_WRONLY | O_CLOEXEC | excl));
+    if (!w->fd_) {
+        if (errno == EBUSY)
+            return Error{"destination " + volume.path + " is in use (mounted, or held open exclusively): unmount or release it first", EBUSY,
+                         ErrorKind::refused};
+        return errno_error("cannot open destination " + volume.path + " for writing").with_kind(ErrorKind::refused);
+    }
+    if (io == IoMode::buffered) return w;
+    if (block_size % volume.logical_block_size != 0) {
+        const std::string why = "O_DIRECT not used on " + volume.path + ": block size " + std::to_string(block_size) +
+                                " is not a multiple of its alignment " + std::to_string(volume.logical_block_size);
+        if (io == IoMode::direct)
+            return Error{why + "; choose --block-size " + std::to_string(volume.logical_block_size) + " or more", ErrorKind::refused};
+        warnings.push_back(why);
+        return w;
+    }
+    w->direct_fd_ = Fd(::open(volume.path.c_str(), O_WRONLY | O_CLOEXEC | O_DIRECT));
+    if (!w->direct_fd_) {
+        const Error e = errno_error("cannot open " + volume.path + " with O_DIRECT");
+        if (io == IoMode::direct) return Error{e.message + "; run without --direct", e.code, ErrorKind::refused};
+        warnings.push_back(e.message + "; writing through the page cache");
+    }
+    return w;
+}
+
+Status DestinationWriter::write(uint64_t offset, const char* buf, uint64_t length) {
+    const uint64_t align = volume_.logical_block_size;
+    uint64_t direct_len = 0;
+    if (direct() && offset % align == 0 && reinterpret_cast<uintptr_t>(buf) % align == 0) direct_len = align_down(length, align);
+    if (direct_len) {
+        Status s = write_all(direct_fd_.get(), offset, buf, direct_len);
+        if (!s.ok()) return s;
+    }
+    if (direct_len < length) {
+        Status s = write_all(fd_.get(), offset + direct_len, buf + direct_len, length - direct_len);
+        if (!s.ok()) return s;
+        buffered_since_sync_ = true;
+    }
+    return success();
+}
+
+void DestinationWriter::write_behind(uint64_t offset, uint64_t length, WorkItem& previous) {
+    if (direct() && !buffered_since_sync_) return;
+    ::sync_file_range(fd_.get(), static_cast<off_t>(offset), static_cast<off_t>(length), SYNC_FILE_RANGE_WRITE);
+    if (previous.length) {
+        ::sync_file_range(fd_.get(), static_cast<off_t>(previous.offset), static_cast<off_t>(previous.length),
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+        ::posix_fadvise(fd_.get(), static_cast<off_t>(previous.offset), static_cast<off_t>(previous.length), POSIX_FADV_DONTNEED);
+    }
+    previous = {offset, length, false};
+}
+
+Status DestinationWriter::sync() {
+    if (::fsync(fd_.get()) != 0) return errno_error("fsync of destination " + volume_.path);
+    return success();
+}
+
+Status DestinationWriter::write_all(int fd, uint64_t offset, const char* buf, uint64_t length) {
+    uint64_t done = 0;
+    while (done < length) {
+        const ssize_t n = ::pwrite(fd, buf + done, length - done, static_cast<off_t>(offset + done));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            std::string hint;
+            if (err == ENOSPC) hint = " (the destination's storage is full: free space or grow the pool, then retry)";
+            return Error{"write error on destination " + volume_.path + " at offset " + std::to_string(offset + done) + ": " +
+                             std::strerror(err) + hint,
+                         err};
+        }
+        if (n == 0)
+            return Error{"short write on destination " + volume_.path + " at offset " + std::to_string(offset + done) +
+                         ": the device accepted no more bytes"};
+        done += static_cast<uint64_t>(n);
+    }
+    return success();
+}
+
+Status ZeroBatch::add(uint64_t offset, uint64_t length) {
+    if (strategy_ == Strategy::sparse) {
+        tally_.skipped += length;
+        return success();
+    }
+    if (length_ && offset == offset_ + length_) {
+        length_ += length;
+        return success();
+    }
+    Status s = flush();
+    offset_ = offset;
+    length_ = length;
+    return s;
+}
+
+Status ZeroBatch::flush() {
+    if (!length_) return success();
+    const bool release = strategy_ == Strategy::full_then_discard;
+    Status s = zeroer_.zero(offset_, length_, release ? ZeroIntent::release : ZeroIntent::keep_allocated);
+    if (s.ok()) (release ? tally_.released : tally_.zeroed) += length_;
+    length_ = 0;
+    return s;
+}
+
+}  // namespace volmig
