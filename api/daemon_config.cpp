@@ -7,7 +7,7 @@ namespace volmig {
 Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     const ConfigSection& d = file.section("DEFAULT");
     Status known = d.only({"host", "listen", "port", "auth_strategy", "auth_token", "state_path", "enabled_backends", "http_threads",
-                           "migration_workers", "debug"});
+                           "migration_workers", "volume_copy_bps_limit", "peer_timeout"});
     if (!known.ok()) return known.error();
     DaemonConfig c;
     char hostname[256] = "localhost";
@@ -34,6 +34,12 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     auto workers = d.integer("migration_workers", 2, 1, 64);
     if (!workers) return workers.take_error();
     c.migration_workers = static_cast<unsigned>(*workers);
+    auto bps = d.size("volume_copy_bps_limit", 0);
+    if (!bps) return bps.take_error();
+    c.volume_copy_bps_limit = *bps;
+    auto peer_timeout = d.integer("peer_timeout", 30, 1, 3600);
+    if (!peer_timeout) return peer_timeout.take_error();
+    c.peer_timeout = std::chrono::seconds(*peer_timeout);
     for (const auto& backend : d.list("enabled_backends")) {
         auto policy = file.section(backend).choice("sparse_copy", {"auto", "never"}, "auto");
         if (!policy) return policy.take_error();

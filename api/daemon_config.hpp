@@ -9,11 +9,14 @@
 //   auth_token = ...
 //   state_path = /var/lib/volmig  directory of the SQLite database
 //   enabled_backends = a, b
+//   volume_copy_bps_limit = 0     throttle migration copies (bytes/s, suffixes allowed; 0 = off)
+//   peer_timeout = 30             seconds for each call to a peer
 //   [<backend>] sparse_copy = auto|never   operator policy for sparse copies onto/from it
 //   [peers]
 //   host-b = http://10.0.0.2:8776 other daemons by host name
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -33,6 +36,8 @@ struct DaemonConfig {
     std::map<std::string, std::string> peers;  // host name -> base URL (no trailing slash)
     unsigned http_threads = 16;
     unsigned migration_workers = 2;
+    uint64_t volume_copy_bps_limit = 0;       // migration copies, source bytes per second; 0 = unlimited
+    std::chrono::seconds peer_timeout{30};    // each call to a peer (not the stream, which has a stall timeout)
     std::map<std::string, SparseCopyPolicy> sparse_copy_policies;  // backend section -> sparse_copy
 };
 

@@ -203,6 +203,7 @@ Result<MigrationRecord> MigrationService::start(const MigrateRequest& req) {
         m.source_host = volumes_.host_of(r);
         m.state = "starting";
         m.force_full = req.force_full;
+        m.requested_strategy = req.strategy == Strategy::automatic ? "" : to_string(req.strategy);
         m.lock_volume = req.lock_volume;
         m.auto_complete = req.auto_complete;
         m.source_backend = r.backend;
@@ -246,9 +247,15 @@ void MigrationService::run_job(std::string migration_id) {
     auto source = volumes_.get(m.volume_id);
     if (!source) return roll_back(m, source.error().message);
 
+    delete_leftovers(m.volume_id);
     // starting: plan, then make the destination volume and get it ready to receive.
-    auto plan = plan_migration(volumes_, peers_, m.volume_id, m.destination, m.force_full);
+    const Strategy requested = m.requested_strategy.empty() ? Strategy::automatic : *parse_strategy(m.requested_strategy);
+    auto plan = plan_migration(volumes_, peers_, m.volume_id, m.destination, m.force_full, requested);
     if (!plan) return roll_back(m, "planning failed: " + plan.error().message);
+    if (!plan->plan.refused.empty()) {
+        m.plan = migration_plan_to_json(*plan).dump();
+        return roll_back(m, "refused: " + plan->plan.refused);
+    }
     m.plan = migration_plan_to_json(*plan).dump();
     (void)store_.save(m);
     if (log_) log_("migration " + m.id + ": plan " + to_string(plan->plan.strategy) + ": " + plan->plan.summary());
@@ -304,7 +311,7 @@ void MigrationService::run_job(std::string migration_id) {
     m.state = "migrating";
     (void)store_.save(m);
     set_volume_migration_status(m.volume_id, "migrating");
-    nlohmann::json report = {{"plan", parse_or_null(m.plan)}};
+    nlohmann::json report = nlohmann::json::object();
     const auto started = std::chrono::steady_clock::now();
     Status copied = plan->same_daemon ? copy_locally(m, *plan, *source, report) : copy_to_peer(m, *plan, *source, report);
     if (!copied.ok()) {
@@ -354,6 +361,7 @@ Status MigrationService::copy_locally(MigrationRecord& m, const MigrationPlan& p
         if (cancelled(m.id)) cancel = true;
     };
     options.log = log_;
+    options.rate_limit = volumes_.config().volume_copy_bps_limit;
     auto copied = copy_volume(src_guard.get().path, dst_guard.get().path, options);
     if (!copied) return copied.error();
     report.update(report_to_json(*copied));
@@ -392,6 +400,7 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, const MigrationPlan& p
         SendOptions options;
         options.block_size = plan.plan.block_size;
         options.workers = 4;
+        options.rate_limit = volumes_.config().volume_copy_bps_limit;
         options.cancel = &cancel;
         options.on_progress = [&](const Progress& p) {
             save_progress(m, p);
@@ -528,6 +537,21 @@ Status MigrationService::finish(MigrationRecord& m) {
     return success();
 }
 
+void MigrationService::delete_leftovers(const std::string& volume_id) {
+    auto earlier = store_.latest(volume_id, "source");
+    if (!earlier || !*earlier) return;
+    MigrationRecord m = **earlier;
+    if (m.state != "error" || !parse_or_null(m.report).value("cleanup_pending", false)) return;
+    Status s = delete_destination(m);
+    if (log_)
+        log_("migration " + m.id + ": leftover destination volume " + m.peer_volume_id + " on " + m.destination +
+             (s.ok() ? " deleted" : " still cannot be deleted: " + s.error().message));
+    if (s.ok()) {
+        m.report = nlohmann::json{{"cleanup_pending", false}}.dump();
+        (void)store_.save(m);
+    }
+}
+
 Status MigrationService::delete_destination(const MigrationRecord& m) {
     if (m.peer_volume_id.empty()) return success();
     auto spec = parse_host_spec(m.destination);
@@ -544,9 +568,11 @@ Status MigrationService::delete_destination(const MigrationRecord& m) {
 void MigrationService::roll_back(MigrationRecord& m, const std::string& why) {
     std::string message = why;
     Status removed = delete_destination(m);
-    if (!removed.ok())
-        message += "; the destination volume " + m.peer_volume_id + " on " + m.destination +
-                   " could not be deleted (" + removed.error().message + "): delete it when its host is back";
+    if (!removed.ok()) {
+        message += "; the destination volume " + m.peer_volume_id + " on " + m.destination + " could not be deleted (" +
+                   removed.error().message + "): the next migration of this volume deletes it, or delete it when its host is back";
+        m.report = nlohmann::json{{"cleanup_pending", true}}.dump();
+    }
     m.state = "error";
     m.error = message;
     (void)store_.save(m);
@@ -793,6 +819,10 @@ void MigrationService::install(RestApi& api, HttpServer& server) {
             if (key == "host") {
                 if (!value.is_string()) return error_response(400, "host must be a string HOST@BACKEND#POOL");
                 req.destination = value;
+            } else if (key == "volmig:strategy") {
+                auto st = value.is_string() ? parse_strategy(value.get<std::string>()) : Result<Strategy>(Error{"not a string"});
+                if (!st) return error_response(400, "volmig:strategy must be auto, full, sparse or full+discard");
+                req.strategy = *st;
             } else if (key == "force_host_copy" || key == "lock_volume" || key == "volmig:auto_complete") {
                 auto b = boolean_value(value, key);
                 if (!b) return error_response(b.error());

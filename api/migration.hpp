@@ -42,6 +42,7 @@ struct MigrateRequest {
     bool force_full = false;  // force_host_copy
     bool lock_volume = false;
     bool auto_complete = true;
+    Strategy strategy = Strategy::automatic;  // volmig:strategy: an explicitly requested strategy
 };
 
 class MigrationService {
@@ -84,6 +85,7 @@ private:
     Status delete_destination(const MigrationRecord& m);
     void set_volume_migration_status(const std::string& volume_id, const std::string& migration_status, const std::string& error = "");
     void save_progress(MigrationRecord& m, const Progress& p);
+    void delete_leftovers(const std::string& volume_id);
     bool cancelled(const std::string& migration_id);
     Result<Attachment> attach(const VolumeRecord& record, AttachMode mode);
 

@@ -13,7 +13,7 @@ namespace {
 // Poco binds by reference: one lvalue per column, in the order of kColumns.
 struct Row {
     std::string id, role, volume_id, peer_volume_id, destination, source_host, state, plan, report, error, stream_token, source_backend,
-        source_location, source_storage_id, created_at, updated_at;
+        source_location, source_storage_id, created_at, updated_at, requested_strategy;
     int force_full = 0, auto_complete = 1, lock_volume = 0;
     Poco::UInt64 source_size = 0, bytes_done = 0, bytes_total = 0;
     double rate = 0, eta = -1;
@@ -44,6 +44,7 @@ struct Row {
         r.bytes_total = m.bytes_total;
         r.rate = m.rate;
         r.eta = m.eta_seconds;
+        r.requested_strategy = m.requested_strategy;
         return r;
     }
     MigrationRecord to_record() const {
@@ -72,6 +73,7 @@ struct Row {
         m.bytes_total = bytes_total;
         m.rate = rate;
         m.eta_seconds = eta;
+        m.requested_strategy = requested_strategy;
         return m;
     }
 };
@@ -79,7 +81,7 @@ struct Row {
 const char* kColumns =
     "id, role, volume_id, peer_volume_id, destination, source_host, state, plan, report, error, stream_token, source_backend,"
     " source_location, source_storage_id, created_at, updated_at, force_full, auto_complete, lock_volume, source_size, bytes_done,"
-    " bytes_total, rate, eta";
+    " bytes_total, rate, eta, requested_strategy";
 
 Error db_error(const std::string& what, const Poco::Exception& e) { return Error{"migration records: " + what + ": " + e.displayText()}; }
 
@@ -97,7 +99,7 @@ Status MigrationStore::ensure_schema() {
                        " source_location TEXT NOT NULL, source_storage_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
                        " force_full INTEGER NOT NULL, auto_complete INTEGER NOT NULL, lock_volume INTEGER NOT NULL,"
                        " source_size INTEGER NOT NULL, bytes_done INTEGER NOT NULL, bytes_total INTEGER NOT NULL, rate REAL NOT NULL,"
-                       " eta REAL NOT NULL)",
+                       " eta REAL NOT NULL, requested_strategy TEXT NOT NULL DEFAULT '')",
                 now;
             session << "CREATE INDEX IF NOT EXISTS migrations_by_volume ON migrations (volume_id, role, created_at)", now;
         } catch (const Poco::Exception& e) {
@@ -114,11 +116,12 @@ Status MigrationStore::save(const MigrationRecord& m) {
     return store_.with_session([&](Poco::Data::Session& session) -> Status {
         try {
             session << "INSERT OR REPLACE INTO migrations (" << kColumns
-                    << ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    << ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 use(r.id), use(r.role), use(r.volume_id), use(r.peer_volume_id), use(r.destination), use(r.source_host), use(r.state),
                 use(r.plan), use(r.report), use(r.error), use(r.stream_token), use(r.source_backend), use(r.source_location),
                 use(r.source_storage_id), use(r.created_at), use(r.updated_at), use(r.force_full), use(r.auto_complete),
-                use(r.lock_volume), use(r.source_size), use(r.bytes_done), use(r.bytes_total), use(r.rate), use(r.eta), now;
+                use(r.lock_volume), use(r.source_size), use(r.bytes_done), use(r.bytes_total), use(r.rate), use(r.eta),
+                use(r.requested_strategy), now;
         } catch (const Poco::Exception& e) {
             return db_error("save migration " + m.id, e);
         }
@@ -139,7 +142,7 @@ Result<std::vector<MigrationRecord>> MigrationStore::query(const std::string& wh
                 into(r.state), into(r.plan), into(r.report), into(r.error), into(r.stream_token), into(r.source_backend),
                 into(r.source_location), into(r.source_storage_id), into(r.created_at), into(r.updated_at), into(r.force_full),
                 into(r.auto_complete), into(r.lock_volume), into(r.source_size), into(r.bytes_done), into(r.bytes_total), into(r.rate),
-                into(r.eta), range(0, 1);
+                into(r.eta), into(r.requested_strategy), range(0, 1);
             while (!st.done()) {
                 if (st.execute() == 0) break;
                 out.push_back(r.to_record());

@@ -21,6 +21,7 @@ struct MigrationRecord {
     std::string source_host;       // host@backend#pool the volume came from
     std::string state;             // starting, migrating, awaiting_completion, completing, success, error
     bool force_full = false;
+    std::string requested_strategy;  // "" or full, sparse, full+discard (volmig:strategy)
     bool auto_complete = true;
     bool lock_volume = false;
     std::string plan;              // JSON

@@ -1,5 +1,7 @@
 #include "api/peers.hpp"
 
+#include <algorithm>
+
 namespace volmig {
 
 Result<std::string> Peers::base_url(const std::string& host) const {
@@ -11,7 +13,7 @@ Result<std::string> Peers::base_url(const std::string& host) const {
 
 HttpOptions Peers::options(std::chrono::milliseconds total) const {
     HttpOptions o;
-    o.connect_timeout = std::chrono::seconds(5);
+    o.connect_timeout = std::min<std::chrono::milliseconds>(std::chrono::seconds(5), config_.peer_timeout);
     o.total_timeout = total;
     o.headers.push_back("X-Auth-Token: " + (config_.noauth ? std::string("volmig:") + config_.host : config_.auth_token));
     o.headers.push_back("Accept: application/json");
@@ -23,7 +25,7 @@ Result<nlohmann::json> Peers::call(const std::string& host, const std::string& m
                                    const nlohmann::json& body, std::chrono::milliseconds timeout) const {
     auto base = base_url(host);
     if (!base) return base.take_error();
-    auto response = http_request(method, *base + path, body.is_null() ? std::string() : body.dump(), options(timeout));
+    auto response = http_request(method, *base + path, body.is_null() ? std::string() : body.dump(), options(std::min(timeout, std::chrono::milliseconds(config_.peer_timeout))));
     if (!response) return Error{"peer " + host + ": " + response.error().message};
     if (response->status >= 400) {
         const std::string message = "peer " + host + " answered " + std::to_string(response->status) + " to " + method + " " + path + ": " +

@@ -3,7 +3,7 @@
 namespace volmig {
 
 Result<MigrationPlan> plan_migration(VolumeService& service, const Peers& peers, const std::string& volume_id,
-                                     const std::string& destination, bool force_full) {
+                                     const std::string& destination, bool force_full, Strategy requested) {
     auto record = service.get(volume_id);
     if (!record) return record.take_error();
     auto spec = parse_host_spec(destination);
@@ -42,6 +42,7 @@ Result<MigrationPlan> plan_migration(VolumeService& service, const Peers& peers,
 
     OperatorPolicy policy;
     policy.force_full = force_full;
+    policy.requested = requested;
     result.plan = plan_copy(facts, caps, policy);
     return result;
 }
@@ -51,6 +52,7 @@ nlohmann::json migration_plan_to_json(const MigrationPlan& p) {
     j["destination"] = p.destination.host + "@" + p.destination.backend + (p.destination.pool.empty() ? "" : "#" + p.destination.pool);
     j["same_daemon"] = p.same_daemon;
     j["destination_capabilities"] = p.destination_document;
+    if (!p.plan.refused.empty()) j["refused"] = p.plan.refused;
     return j;
 }
 

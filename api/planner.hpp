@@ -22,7 +22,7 @@ struct MigrationPlan {
 // Errors only for what makes planning meaningless (unknown volume, malformed host, the peer
 // not in [peers]); an unreachable peer or a bad document gives a safe plan whose reasons say so.
 Result<MigrationPlan> plan_migration(VolumeService& service, const Peers& peers, const std::string& volume_id,
-                                     const std::string& destination, bool force_full);
+                                     const std::string& destination, bool force_full, Strategy requested = Strategy::automatic);
 
 nlohmann::json migration_plan_to_json(const MigrationPlan& plan);
 

@@ -161,6 +161,7 @@ nlohmann::json RestApi::volume_view(const VolumeRecord& r, const std::string& ba
         {"volmig:moved_to", r.moved_to.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.moved_to)},
         {"links", {{{"rel", "self"}, {"href", self}}, {{"rel", "bookmark"}, {"href", self}}}},
         {"volmig:size_bytes", r.size},
+        {"volmig:location", r.location.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.location)},
     };
     auto usage = service_.usage_of(r);
     if (usage && usage->allocated) {

@@ -19,6 +19,22 @@ CopyPlan plan_copy(const SourceFacts& source, const DestinationCapabilities& dst
     // nothing there. Bounded to what the engine accepts.
     plan.block_size = std::clamp<uint64_t>(std::max<uint64_t>(dst.block_size, 4096), 4096, 1 << 20);
 
+    if (policy.requested != Strategy::automatic && !policy.force_full) {
+        const bool sparse_allowed = dst.zero_initialized && dst.policy != SparseCopyPolicy::never && source.policy != SparseCopyPolicy::never;
+        if (policy.requested == Strategy::sparse && !sparse_allowed) {
+            plan.strategy = Strategy::full;
+            plan.refused = name + (dst.zero_initialized ? " forbids sparse copies (sparse_copy = never)"
+                                                        : " does not report cinder_sparse_copy_volume=true: a sparse copy would leave stale data");
+            plan.reasons.push_back("sparse requested but refused: " + plan.refused);
+            return plan;
+        }
+        plan.strategy = policy.requested;
+        plan.reasons.push_back(to_string(policy.requested) + " requested for this migration" +
+                               (policy.requested == Strategy::full_then_discard && !(dst.discard && dst.discard_zeroes)
+                                    ? " (" + name + " cannot release ranges: zero ranges are written as zeros)"
+                                    : ""));
+        return plan;
+    }
     if (policy.force_full) {
         plan.strategy = Strategy::full;
         plan.reasons.push_back("full copy forced for this migration (force_host_copy): every byte written");

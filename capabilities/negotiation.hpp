@@ -26,6 +26,10 @@ struct SourceFacts {
 
 struct OperatorPolicy {
     bool force_full = false;  // force_host_copy-style override for one migration
+    // A strategy asked for explicitly (automatic = none). full is always allowed; full+discard
+    // too (the engine falls back to writing zeros where release does not work); sparse only onto
+    // a destination that is zero-initialized and allows it.
+    Strategy requested = Strategy::automatic;
     bool verify = true;
 };
 
@@ -34,6 +38,7 @@ struct CopyPlan {
     uint64_t block_size = 4096;  // zero-detection granularity
     bool verify = true;
     std::vector<std::string> reasons;
+    std::string refused;  // non-empty: the requested strategy is unsafe here, and why
     std::string summary() const;  // reasons joined: "...; ...: full copy"
 };
 

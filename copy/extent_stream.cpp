@@ -127,6 +127,7 @@ Result<SendStats> send_extent_stream(const VolumeInfo& source, const ExtentMap& 
     WorkCursor cursor(map, grid, std::max<uint64_t>(opt.request_size, grid), 1ull << 40);
     RecordWriter records(sink, stats);
     ProgressMeter progress(map.data_bytes(), opt.on_progress, opt.progress_interval);
+    RateLimiter limiter(opt.rate_limit);
     FirstError failure;
     std::vector<ContentChecksum> sums(std::max(1u, opt.workers));
     std::vector<uint64_t> read_bytes(sums.size(), 0);
@@ -151,6 +152,7 @@ Result<SendStats> send_extent_stream(const VolumeInfo& source, const ExtentMap& 
             Status status;
             if (opt.cancel && opt.cancel->load()) status = Error{"stream cancelled", ECANCELED, ErrorKind::cancelled};
             if (status.ok() && !item.hole) {
+                limiter.acquire(item.length, failure.stop_flag());
                 auto got = reader->fill(item, buffer.data());
                 if (!got) {
                     status = got.error();

@@ -44,6 +44,7 @@ struct SendOptions {
     unsigned workers = 4;         // parallel readers (the stream itself stays in order)
     uint64_t request_size = 1 << 20;
     IoMode io = IoMode::automatic;
+    uint64_t rate_limit = 0;      // source bytes per second; 0 = unlimited
     const std::atomic<bool>* cancel = nullptr;
     std::function<void(const Progress&)> on_progress;
     std::chrono::milliseconds progress_interval{500};

@@ -1,5 +1,9 @@
 // The subcommands that talk to a daemon: volumes, create, show, delete, capabilities, plan.
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -7,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http_client.hpp"
+#include "copy/report.hpp"
 #include "copy/size.hpp"
 #include "tools/volmig/args.hpp"
 #include "tools/volmig/commands.hpp"
@@ -92,16 +97,59 @@ std::string data_percent(const nlohmann::json& v) {
     return out.str();
 }
 
+std::string bytes_of(const nlohmann::json& v) { return v.is_number_unsigned() ? format_bytes(v.get<uint64_t>()) : "-"; }
+
+std::string allocation_text(const nlohmann::json& a) {
+    if (!a.is_object() || !a.value("allocated", nlohmann::json(nullptr)).is_number()) return "unknown";
+    std::ostringstream out;
+    out << format_bytes(a["allocated"].get<uint64_t>()) << " (Data% " << std::fixed << std::setprecision(2)
+        << a.value("data_percent", 0.0) << ")";
+    return out.str();
+}
+
+// The migration's plan, progress and report, as an operator reads them.
+void print_migration(const nlohmann::json& m) {
+    auto row = [](const std::string& k, const std::string& v) { std::cout << "  " << std::left << std::setw(22) << k << v << "\n"; };
+    row("migration", text_of(m["state"]) + " -> " + text_of(m["destination"]));
+    const auto& plan = m.value("plan", nlohmann::json(nullptr));
+    if (plan.is_object()) {
+        row("strategy", text_of(plan["strategy"]) + (plan.value("verify", true) ? ", verified" : ""));
+        for (const auto& r : plan.value("reasons", nlohmann::json::array())) row("  why", text_of(r));
+    }
+    const auto& p = m.value("progress", nlohmann::json(nullptr));
+    if (p.is_object() && m.value("state", "") != "success")
+        row("progress", text_of(p["percent"]) + "%  " + bytes_of(p["bytes_done"]) + " / " + bytes_of(p["bytes_total"]));
+    const auto& r = m.value("report", nlohmann::json(nullptr));
+    if (r.is_object()) {
+        const auto& b = r.value("bytes", nlohmann::json::object());
+        row("transport", text_of(r.value("transport", nlohmann::json(nullptr))));
+        row("read", bytes_of(b.value("read", nlohmann::json(nullptr))));
+        row("sent", bytes_of(b.value("sent", nlohmann::json(nullptr))));
+        row("written", bytes_of(b.value("written", nlohmann::json(nullptr))));
+        row("skipped", bytes_of(b.value("skipped", nlohmann::json(nullptr))));
+        row("zeroed", bytes_of(b.value("zeroed", nlohmann::json(nullptr))));
+        row("released", bytes_of(b.value("released", nlohmann::json(nullptr))));
+        const double seconds = r.value("seconds", 0.0);
+        std::ostringstream t;
+        t << std::fixed << std::setprecision(3) << seconds << " s";
+        if (seconds > 0) t << ", " << format_bytes(static_cast<uint64_t>(static_cast<double>(r.value("size", 0ull)) / seconds)) << "/s";
+        row("time", t.str());
+        const auto& alloc = r.value("allocation", nlohmann::json::object());
+        row("source before", allocation_text(alloc.value("source_before", nlohmann::json(nullptr))));
+        row("destination after", allocation_text(alloc.value("destination_after", nlohmann::json(nullptr))));
+        const auto& c = r.value("checksum", nlohmann::json(nullptr));
+        if (c.is_object()) row("checksum", std::string(c.value("match", false) ? "MATCH " : "MISMATCH ") + text_of(c["source"]));
+        if (r.contains("cleanup")) row("note", text_of(r["cleanup"]));
+    }
+    if (!m.value("error", nlohmann::json(nullptr)).is_null()) row("error", text_of(m["error"]));
+}
+
 void print_volume(const nlohmann::json& v) {
     const char* keys[] = {"id", "name", "status", "size", "volume_type", "os-vol-host-attr:host", "volmig:size_bytes",
                           "volmig:allocated_bytes", "volmig:data_percent", "migration_status", "created_at", "updated_at", "volmig:error"};
     for (const char* k : keys)
         if (v.contains(k)) std::cout << "  " << std::left << std::setw(24) << k << text_of(v[k]) << "\n";
-    if (v.contains("volmig:migration") && v["volmig:migration"].is_object()) {
-        std::cout << "  migration:\n";
-        for (const auto& [k, val] : v["volmig:migration"].items())
-            std::cout << "    " << std::left << std::setw(22) << k << (val.is_array() ? val.dump() : text_of(val)) << "\n";
-    }
+    if (v.contains("volmig:migration") && v["volmig:migration"].is_object()) print_migration(v["volmig:migration"]);
 }
 
 int usage_error(const std::string& command, const std::string& message, const char* help) {
@@ -237,6 +285,60 @@ int cmd_plan(const std::vector<std::string>& args) {
               << "  why:\n";
     for (const auto& r : p["reasons"]) std::cout << "    - " << text_of(r) << "\n";
     return kExitOk;
+}
+
+}  // namespace volmig::cli
+
+namespace volmig::cli {
+
+int cmd_migrate(const std::vector<std::string>& args) {
+    static const char* help =
+        "usage: volmig migrate VOLUME_ID --to HOST@BACKEND[#POOL] [--wait] [--force-full] [--url URL] [--token T] [--json]\n\n"
+        "Asks the daemon holding VOLUME_ID to migrate it (os-migrate_volume). The daemon plans from the\n"
+        "destination's capability document (sparse, full+discard or full), copies, verifies checksums on\n"
+        "both sides, and only then hands the volume id to the destination and deletes the source.\n"
+        "  --wait        show a progress bar and end with the report (exit 0 success, 1 error)\n"
+        "  --force-full  copy every byte (force_host_copy)\n";
+    ArgSpec spec;
+    spec.values = {"to"};
+    spec.flags = {"wait", "force-full"};
+    auto a = parse_args(args, with_connection(spec), "migrate");
+    if (!a) return usage_error("migrate", a.error().message, help);
+    if (a->has("help")) return std::cout << help << kConnectionHelp, kExitOk;
+    if (a->positionals.size() != 1 || !a->value("to")) return usage_error("migrate", "expected VOLUME_ID and --to HOST@BACKEND#POOL", help);
+    const std::string id = a->positionals[0];
+    Connection c = connection_of(*a);
+    int code = 0;
+    nlohmann::json action = {{"os-migrate_volume", {{"host", *a->value("to")}, {"force_host_copy", a->has("force-full")}, {"lock_volume", false}}}};
+    if (!call(c, "migrate", "POST", "/v3/volumes/" + id + "/action", action, code)) return code;
+    if (!a->has("wait")) {
+        if (!c.json) std::cout << "migration of " << id << " to " << *a->value("to") << " started; follow it with: volmig show " << id << "\n";
+        return kExitOk;
+    }
+    const bool bar = !c.json && ::isatty(STDERR_FILENO);
+    while (true) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        auto body = call(c, "migrate", "GET", "/v3/volumes/" + id, nullptr, code);
+        if (!body) return code;
+        const auto& v = (*body)["volume"];
+        const auto& m = v.value("volmig:migration", nlohmann::json(nullptr));
+        const std::string state = m.is_object() ? m.value("state", "") : "";
+        if (bar && m.is_object()) {
+            const auto& p = m["progress"];
+            Progress progress;
+            progress.bytes_done = p.value("bytes_done", 0ull);
+            progress.bytes_total = p.value("bytes_total", 0ull);
+            progress.rate = p.value("rate_bytes_per_second", 0.0);
+            progress.eta_seconds = p.value("eta_seconds", nlohmann::json(-1.0)).is_number() ? p["eta_seconds"].get<double>() : -1;
+            std::cerr << "\r" << std::left << std::setw(12) << state << format_progress_line(progress, 30) << "\033[K" << std::flush;
+        }
+        if (state == "success" || state == "error" || state == "awaiting_completion") {
+            if (bar) std::cerr << "\n";
+            if (c.json) std::cout << v.dump(2) << "\n";
+            else print_migration(m);
+            return state == "error" ? kExitFailed : kExitOk;
+        }
+    }
 }
 
 }  // namespace volmig::cli

@@ -21,6 +21,7 @@ Talking to a daemon (--url or $VOLMIG_URL, --token or $VOLMIG_TOKEN):
   delete ID         delete a volume
   capabilities HOST@BACKEND    a backend's capability document (is it zero-initialized?)
   plan --to HOST@BACKEND ID    how a migration would copy the volume, and why
+  migrate ID --to HOST@BACKEND#POOL [--wait]   migrate a volume (progress, then the report)
 
 Exit codes:
   0    success
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
     if (command == "delete") return volmig::cli::cmd_delete(args);
     if (command == "capabilities") return volmig::cli::cmd_capabilities(args);
     if (command == "plan") return volmig::cli::cmd_plan(args);
+    if (command == "migrate") return volmig::cli::cmd_migrate(args);
     std::cerr << "volmig: unknown command '" << command << "'\n\n" << kHelp;
     return volmig::cli::kExitUsage;
 }
