@@ -615,7 +615,7 @@ void MigrationService::resume_after_restart() {
     auto targets = store_.unfinished("target");
     if (targets) {
         for (MigrationRecord m : *targets) {
-            if (m.state == "receiving") {
+            if (m.state == "receiving" || m.state == "streaming") {
                 m.state = "error";
                 m.error = "the stream was cut by a restart of this daemon";
                 (void)store_.save(m);
@@ -679,13 +679,21 @@ ApiResponse MigrationService::receive_stream(const ApiRequest& head, std::istrea
         return error_response(401, "authentication required: send X-Auth-Token with the daemon's auth_token");
     }
     const std::string volume_id = head.path.substr(std::string("/volmig/v1/streams/").size());
-    auto latest = store_.latest(volume_id, "target");
-    if (!latest) return error_response(latest.error());
-    if (!*latest || (*latest)->state != "receiving")
-        return error_response(409, "volume " + volume_id + " is not prepared to receive a migration stream (volmig-prepare_receive)");
-    MigrationRecord m = **latest;
-    if (head.header("x-volmig-stream-token") != m.stream_token)
-        return error_response(403, "wrong or missing X-Volmig-Stream-Token for volume " + volume_id);
+    MigrationRecord m;
+    {
+        // Claim the target: one stream per prepared volume, presented with its token.
+        std::lock_guard<std::mutex> state(volumes_.state_mutex());
+        auto latest = store_.latest(volume_id, "target");
+        if (!latest) return error_response(latest.error());
+        if (!*latest || (*latest)->state != "receiving")
+            return error_response(409, "volume " + volume_id + " is not prepared to receive a migration stream (volmig-prepare_receive)" +
+                                           (*latest && (*latest)->state == "streaming" ? ": a stream is already being received" : ""));
+        m = **latest;
+        if (head.header("x-volmig-stream-token") != m.stream_token)
+            return error_response(403, "wrong or missing X-Volmig-Stream-Token for volume " + volume_id);
+        m.state = "streaming";
+        (void)store_.save(m);
+    }
     auto volume = volumes_.get(volume_id);
     if (!volume) return error_response(volume.error());
     auto plan = parse_or_null(m.plan);
