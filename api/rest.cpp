@@ -19,14 +19,18 @@ std::vector<std::string> split_path(const std::string& path) {
     return parts;
 }
 
-// "3.27" -> (3, 27); rejects anything else.
+// "3.27" -> (3, 27), as Cinder reads them: no leading zeros, at most 4 digits a part.
 bool parse_version(const std::string& text, int& major, int& minor) {
     const size_t dot = text.find('.');
     if (dot == std::string::npos || dot == 0 || dot + 1 >= text.size()) return false;
-    for (size_t i = 0; i < text.size(); ++i)
-        if (i != dot && !std::isdigit(static_cast<unsigned char>(text[i]))) return false;
-    major = std::stoi(text.substr(0, dot));
-    minor = std::stoi(text.substr(dot + 1));
+    const std::string a = text.substr(0, dot), b = text.substr(dot + 1);
+    for (const std::string& part : {a, b}) {
+        if (part.size() > 4 || (part.size() > 1 && part[0] == '0')) return false;
+        for (char c : part)
+            if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    }
+    major = std::stoi(a);
+    minor = std::stoi(b);
     return true;
 }
 

@@ -81,7 +81,11 @@ HttpServer::~HttpServer() { stop(); }
 
 Status HttpServer::start(const std::string& listen, uint16_t port, unsigned threads) {
     try {
-        Poco::Net::ServerSocket socket(Poco::Net::SocketAddress(listen, port), 64);
+        // Bind without SO_REUSEPORT (Poco's address constructor sets it): a second daemon on the
+        // same port must fail to start, not share the port and answer half the requests.
+        Poco::Net::ServerSocket socket;
+        socket.bind(Poco::Net::SocketAddress(listen, port), /*reuseAddress=*/true, /*reusePort=*/false);
+        socket.listen(64);
         bound_port_ = socket.address().port();
         auto* params = new Poco::Net::HTTPServerParams;
         params->setMaxThreads(static_cast<int>(threads));

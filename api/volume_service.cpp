@@ -231,11 +231,11 @@ Result<VolumeRecord> VolumeService::extend(const std::string& id, uint64_t new_s
             return Error{"volume " + id + " is in a migration (" + r.migration_status + "): it cannot be extended now", ErrorKind::invalid};
         if (r.status != "available")
             return Error{"volume " + id + " is " + r.status + ": only available volumes can be extended", ErrorKind::invalid};
+        if (new_size_gib > (1ull << 24)) return Error{"new_size " + std::to_string(new_size_gib) + " GiB is beyond any pool", ErrorKind::invalid};
         if (new_size_gib * kGiB <= r.size)
             return Error{"new_size " + std::to_string(new_size_gib) + " must be larger than the current size " +
                              std::to_string(r.size / kGiB) + " GiB",
                          ErrorKind::invalid};
-        if (new_size_gib > (1ull << 24)) return Error{"new_size " + std::to_string(new_size_gib) + " GiB is beyond any pool", ErrorKind::invalid};
         Backend* b = backends_.find(r.backend);
         if (!b) return Error{"backend " + r.backend + " is not enabled"};
         Status room = b->driver->check_capacity(new_size_gib * kGiB - r.size);

@@ -16,9 +16,12 @@ cd "$(dirname "$0")/.."
 #   libxxhash-dev                      XXH3 content checksums for verification
 #   util-linux coreutils               losetup, blkdiscard, fallocate, fstrim, dd, sync
 #   e2fsprogs xfsprogs                 filesystems the tests create on loop devices
-#   python3                            the bench and the demo's tables
+#   python3                            the bench, the main job, the conformance suite, scenario tests
+#   python3-cinderclient               the test that standard OpenStack tooling works against volmigd
+#   curl                               the CLI scenario tests talk HTTP with it
 PACKAGES=(build-essential cmake pkg-config libpoco-dev nlohmann-json3-dev libcurl4-openssl-dev
-          libboost-dev doctest-dev libxxhash-dev util-linux coreutils e2fsprogs xfsprogs python3)
+          libboost-dev doctest-dev libxxhash-dev util-linux coreutils e2fsprogs xfsprogs python3
+          python3-cinderclient curl)
 PACKAGES+=(${VOLMIG_EXTRA_PACKAGES:-})
 
 missing=()
