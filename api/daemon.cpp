@@ -75,9 +75,11 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
 void Daemon::stop() {
     if (stopped_) return;
     stopped_ = true;
-    // Running migrations roll back (they still need the peers), then the server stops.
-    if (migrations_) migrations_->stop();
+    // No new migrations; then no new requests (handlers finish or are cut and joined); then the
+    // running migrations are cancelled and roll back (they need the peers, not our server).
+    if (migrations_) migrations_->refuse_new();
     if (server_) server_->stop();
+    if (migrations_) migrations_->stop();
 }
 
 Daemon::~Daemon() { stop(); }

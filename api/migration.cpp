@@ -121,6 +121,11 @@ MigrationService::~MigrationService() { stop(); }
 
 Status MigrationService::initialize() { return store_.ensure_schema(); }
 
+void MigrationService::refuse_new() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+}
+
 void MigrationService::stop() {
     std::map<std::string, std::unique_ptr<Running>> jobs;
     {
@@ -218,8 +223,15 @@ Result<MigrationRecord> MigrationService::start(const MigrateRequest& req) {
         Status updated = volumes_.store().update(r);
         if (!updated.ok()) return updated.error();
     }
-    if (log_) log_("migration " + m.id + ": volume " + m.volume_id + " from " + m.source_host + " to " + m.destination);
     std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) {  // the daemon began stopping meanwhile: undo, never start a job it will not wait for
+        m.state = "error";
+        m.error = "the daemon is stopping";
+        (void)store_.save(m);
+        set_volume_migration_status(m.volume_id, "error", "migration not started: the daemon is stopping");
+        return Error{"the daemon is stopping: retry the migration when it is back", ErrorKind::refused};
+    }
+    if (log_) log_("migration " + m.id + ": volume " + m.volume_id + " from " + m.source_host + " to " + m.destination);
     auto running = std::make_unique<Running>();
     Running* job = running.get();
     jobs_[m.id] = std::move(running);
@@ -261,7 +273,15 @@ void MigrationService::run_job(std::string migration_id) {
     if (log_) log_("migration " + m.id + ": plan " + to_string(plan->plan.strategy) + ": " + plan->plan.summary());
 
     const uint64_t size_gib = (source->size + kGiB - 1) / kGiB;
-    const std::string backend_name = plan->destination_document.value("volume_backend_name", plan->destination.backend);
+    const nlohmann::json& doc = plan->destination_document;
+    const std::string backend_name = doc.is_object() && doc.contains("volume_backend_name") && doc["volume_backend_name"].is_string()
+                                         ? doc["volume_backend_name"].get<std::string>()
+                                         : plan->destination.backend;
+    // host@backend#pool as the destination names its pool, for the volume's new host.
+    const std::string pool = doc.is_object() && doc.contains("pool_name") && doc["pool_name"].is_string()
+                                 ? doc["pool_name"].get<std::string>()
+                                 : (plan->destination.pool.empty() ? plan->destination.backend : plan->destination.pool);
+    m.destination = plan->destination.host + "@" + plan->destination.backend + "#" + pool;
     if (plan->same_daemon) {
         CreateRequest req;
         req.project_id = source->project_id;
@@ -318,7 +338,10 @@ void MigrationService::run_job(std::string migration_id) {
         const bool stop = cancelled(m.id);
         return roll_back(m, stop ? "the daemon stopped during the migration" : copied.error().message);
     }
-    report["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    // One definition for every migration: logical size over the time to copy and verify.
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    report["seconds"] = seconds;
+    report["throughput_bytes_per_second"] = seconds > 0 ? static_cast<double>(source->size) / seconds : 0.0;
     m.report = report.dump();
     metrics_.add_copied_bytes(report.value("bytes_read", 0ull));
     if (!m.auto_complete) {
@@ -365,7 +388,8 @@ Status MigrationService::copy_locally(MigrationRecord& m, const MigrationPlan& p
     auto copied = copy_volume(src_guard.get().path, dst_guard.get().path, options);
     if (!copied) return copied.error();
     report.update(report_to_json(*copied));
-    report["bytes_sent"] = 0;
+    report["bytes"]["sent"] = 0;  // nothing crossed a network
+    report["bytes_read"] = copied->bytes_read;
     report["transport"] = "local";
     return success();
 }
@@ -438,6 +462,10 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, const MigrationPlan& p
                      ErrorKind::mismatch};
     auto after = peers_.call(plan.destination.host, "GET", "/v3/volumes/" + m.peer_volume_id, nullptr, std::chrono::seconds(10));
     report["transport"] = "extent stream to " + plan.destination.host;
+    report["engine"] = "native";
+    report["source"] = guard.get().path;
+    report["destination"] = m.destination + " volume " + m.peer_volume_id;
+    report["reason"] = plan.plan.summary();
     report["strategy"] = to_string(plan.plan.strategy);
     report["size"] = source.size;
     report["extent_method"] = extent_method;
@@ -460,7 +488,8 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, const MigrationPlan& p
         dst_alloc["allocated"] = (*after)["volume"].value("volmig:allocated_bytes", nlohmann::json(nullptr));
         dst_alloc["data_percent"] = (*after)["volume"].value("volmig:data_percent", nlohmann::json(nullptr));
     }
-    report["allocation"] = {{"source_before", src_alloc}, {"destination_after", dst_alloc}};
+    report["allocation"] = {{"source_before", src_alloc}, {"source_after", src_alloc}, {"destination_before", nullptr},
+                            {"destination_after", dst_alloc}};
     report["verified"] = true;
     report["checksum"] = {{"source", sent->checksum}, {"destination", r.value("destination_checksum", "")}, {"match", true}};
     return success();
@@ -502,7 +531,10 @@ Status MigrationService::finish(MigrationRecord& m) {
                                                 {"created_at", r.created_at},
                                                 {"project_id", r.project_id}};
             auto adopted = peers_.call(spec->host, "POST", "/v3/volumes/" + m.peer_volume_id + "/action",
-                                       {{"volmig-adopt", {{"volume", original_view}, {"stream_token", m.stream_token}}}});
+                                       {{"volmig-adopt",
+                                         {{"volume", original_view},
+                                          {"stream_token", m.stream_token},
+                                          {"migration", {{"id", m.id}, {"plan", parse_or_null(m.plan)}, {"report", parse_or_null(m.report)}}}}}});
             if (!adopted) {
                 // Not yet adopted: the source is still complete and authoritative. Stay in
                 // completing; a restart or retry drives it on.
@@ -762,6 +794,7 @@ Result<nlohmann::json> MigrationService::adopt(const std::string& temporary_id, 
     if (*existing) {
         if (*temporary && (*existing)->storage_id() != (*temporary)->storage_id())
             return Error{"volume id " + id + " already exists here", ErrorKind::invalid};
+        (void)args;
         return nlohmann::json{{"volume_id", id}};  // adopted before: answer the same
     }
     if (!*temporary) return Error{"volume " + temporary_id + " could not be found", ErrorKind::not_found};
@@ -772,6 +805,12 @@ Result<nlohmann::json> MigrationService::adopt(const std::string& temporary_id, 
         return Error{"volmig-adopt must present the migration's stream token", ErrorKind::invalid};
     MigrationRecord m = **latest;
     m.state = "adopting";
+    if (args.contains("migration") && args["migration"].is_object()) {
+        // Keep the source's account of the migration here too, for `show` on this host.
+        const auto& info = args["migration"];
+        if (info.contains("plan")) m.plan = info["plan"].dump();
+        if (info.contains("report")) m.report = info["report"].dump();
+    }
     (void)store_.save(m);
     VolumeRecord r = **temporary;
     r.id = id;
@@ -798,6 +837,7 @@ Result<nlohmann::json> MigrationService::adopt(const std::string& temporary_id, 
 
 nlohmann::json MigrationService::migration_view(const std::string& volume_id) {
     auto latest = store_.latest(volume_id, "source");
+    if (latest && !*latest) latest = store_.arrived(volume_id);  // a volume that migrated here
     if (!latest || !*latest) return nullptr;
     const MigrationRecord& m = **latest;
     nlohmann::json progress = {{"bytes_done", m.bytes_done}, {"bytes_total", m.bytes_total}, {"rate_bytes_per_second", m.rate}};
@@ -806,6 +846,7 @@ nlohmann::json MigrationService::migration_view(const std::string& volume_id) {
                                         : (m.state == "success" ? 100.0 : 0.0);
     return {{"id", m.id},
             {"state", m.state},
+            {"role", m.role},
             {"destination", m.destination},
             {"source_host", m.source_host},
             {"destination_volume_id", m.peer_volume_id},

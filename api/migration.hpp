@@ -52,6 +52,7 @@ public:
 
     Status initialize();           // schema
     void resume_after_restart();   // roll back or finish what a restart interrupted
+    void refuse_new();             // from now on start() refuses (the daemon is stopping)
     void stop();                   // cancel running jobs (they roll back) and wait for them
 
     // Validates and starts a job; the volume's migration_status becomes "starting".

@@ -168,6 +168,13 @@ Result<std::optional<MigrationRecord>> MigrationStore::latest(const std::string&
     return std::optional<MigrationRecord>(rows->back());
 }
 
+Result<std::optional<MigrationRecord>> MigrationStore::arrived(const std::string& volume_id) {
+    auto rows = query("peer_volume_id = ? AND role = 'target' AND state = 'success'", {volume_id});
+    if (!rows) return rows.take_error();
+    if (rows->empty()) return std::optional<MigrationRecord>();
+    return std::optional<MigrationRecord>(rows->back());
+}
+
 Result<std::vector<MigrationRecord>> MigrationStore::unfinished(const std::string& role) {
     return query("role = ? AND state NOT IN ('success', 'error')", {role});
 }

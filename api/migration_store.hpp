@@ -47,6 +47,8 @@ public:
     // The newest migration of `volume_id` in `role`.
     Result<std::optional<MigrationRecord>> latest(const std::string& volume_id, const std::string& role);
     Result<std::vector<MigrationRecord>> unfinished(const std::string& role);
+    // The completed target-side record of a volume that migrated to this daemon (adopted).
+    Result<std::optional<MigrationRecord>> arrived(const std::string& volume_id);
 
 private:
     Result<std::vector<MigrationRecord>> query(const std::string& where, const std::vector<std::string>& args);

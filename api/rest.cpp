@@ -140,7 +140,8 @@ nlohmann::json RestApi::volume_view(const VolumeRecord& r, const std::string& ba
         {"metadata", metadata},
         {"created_at", r.created_at},
         {"updated_at", r.updated_at},
-        {"volume_type", backend ? backend->volume_backend_name : r.backend},
+        {"volume_type", !r.moved_to.empty() ? r.moved_to.substr(r.moved_to.find('@') + 1, r.moved_to.find('#') - r.moved_to.find('@') - 1)
+                                             : backend ? backend->volume_backend_name : r.backend},
         {"volume_type_id", nullptr},
         {"availability_zone", "nova"},
         {"bootable", "false"},

@@ -13,6 +13,7 @@
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/StreamCopier.h>
+#include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 
 namespace volmig {
@@ -92,7 +93,8 @@ Status HttpServer::start(const std::string& listen, uint16_t port, unsigned thre
         params->setMaxQueued(256);
         params->setKeepAlive(true);
         params->setTimeout(Poco::Timespan(600, 0));  // streams may pause while the receiver writes
-        server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), socket, params);
+        pool_ = std::make_unique<Poco::ThreadPool>(2, static_cast<int>(threads) + 4, 60);
+        server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), *pool_, socket, params);
         server_->start();
     } catch (const Poco::Exception& e) {
         return Error{"cannot listen on " + listen + ":" + std::to_string(port) + ": " + e.displayText() +
@@ -105,9 +107,13 @@ Status HttpServer::start(const std::string& listen, uint16_t port, unsigned thre
 void HttpServer::stop() {
     if (!server_) return;
     server_->stopAll(false);
-    // Give requests in flight a moment to finish their responses.
+    // Give requests in flight a moment to finish their responses, then cut what remains
+    // (idle keep-alive connections, a stream still arriving) and wait for every handler thread.
     for (int i = 0; i < 50 && server_->currentConnections() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    server_->stopAll(true);
+    pool_->joinAll();
     server_.reset();
+    pool_.reset();
 }
 
 void HttpServer::serve(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {

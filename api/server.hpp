@@ -10,6 +10,9 @@
 #include "api/rest.hpp"
 #include "copy/result.hpp"
 
+namespace Poco {
+class ThreadPool;
+}
 namespace Poco::Net {
 class HTTPServer;
 class HTTPServerRequest;
@@ -34,7 +37,8 @@ public:
 
     // Binds and starts serving on listen:port with `threads` handler threads.
     Status start(const std::string& listen, uint16_t port, unsigned threads);
-    // Stops accepting, lets requests in flight finish (bounded), and returns.
+    // Stops accepting, lets requests in flight finish (up to 5 s, then aborts them), and returns
+    // only when no handler runs any more.
     void stop();
     uint16_t port() const { return bound_port_; }
 
@@ -45,6 +49,7 @@ private:
     RestApi& api_;
     std::function<void(const std::string&)> log_;
     std::vector<StreamRoute> streams_;
+    std::unique_ptr<Poco::ThreadPool> pool_;  // ours, so that stop() can wait for every handler
     std::unique_ptr<Poco::Net::HTTPServer> server_;
     uint16_t bound_port_ = 0;
 };

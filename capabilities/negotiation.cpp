@@ -59,8 +59,10 @@ CopyPlan plan_copy(const SourceFacts& source, const DestinationCapabilities& dst
     if (!sparse_allowed && dst.zero_initialized)
         plan.reasons.push_back(std::string("sparse_copy = never on the ") + (source.policy == SparseCopyPolicy::never ? "source" : "destination") +
                                " backend");
-    plan.reasons.push_back(source.extent_map_known ? "source extents known: holes are not read"
-                                                   : "source extents unknown: every byte of the source is read");
+    plan.reasons.push_back(source.extent_map_known
+                               ? "source extents known from its backend: holes are not read"
+                               : "the source backend keeps no extent map: extents are found on the attached volume where it can "
+                                 "tell (files, loop devices), otherwise every byte is read");
     return plan;
 }
 

@@ -253,11 +253,23 @@ class Lab:
     def close(self):
         for d in self.daemons:
             d.stop()
+        if self.dir:
+            # Mounts below the lab (deepest first), then every loop device over a file in it,
+            # whoever attached it (a test, or a daemon that died holding one).
+            with open("/proc/self/mounts") as f:
+                points = [line.split()[1] for line in f]
+            for point in sorted((p for p in points if p.startswith(self.dir + "/")), key=len, reverse=True):
+                subprocess.run(["umount", point], capture_output=True)
+            listing = subprocess.run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"],
+                                     capture_output=True, text=True).stdout
+            for line in listing.splitlines():
+                parts = line.split(None, 1)
+                if len(parts) == 2 and parts[1].startswith(self.dir + "/") and parts[0] not in self.loops:
+                    self.loops.append(parts[0])
         for dev in reversed(self.loops):
             subprocess.run(["losetup", "-d", dev], capture_output=True)
         self.loops = []
         if self.dir and not self.keep:
-            subprocess.run(["umount", "-R", "-q", self.dir], capture_output=True)
             shutil.rmtree(self.dir, ignore_errors=True)
 
 

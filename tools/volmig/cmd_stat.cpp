@@ -9,6 +9,12 @@
 namespace volmig::cli {
 
 namespace {
+std::string percent_text(double p) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", p);
+    return buf;
+}
+
 const char* kStatHelp = R"(usage: volmig stat PATH [--json]
 
 Prints the size, allocated bytes, Data% and data extents of a volume (file or block device).
@@ -61,7 +67,7 @@ int cmd_stat(const std::vector<std::string>& args) {
     std::cout << path << " (" << kind << ")\n"
               << "  size        " << format_bytes(volume->size) << " (" << volume->size << " B)\n"
               << "  allocated   " << (allocation->allocated ? format_bytes(*allocation->allocated) + " (" + std::to_string(*allocation->allocated) + " B)" : "unknown") << "\n"
-              << "  Data%       " << (allocation->allocated ? std::to_string(allocation->data_percent()).substr(0, 6) : "unknown") << "\n"
+              << "  Data%       " << (allocation->allocated ? percent_text(allocation->data_percent()) : "unknown") << "\n"
               << "  data        " << format_bytes(extents->map.data_bytes()) << " in " << extents->map.data().size() << " extents\n"
               << "  found by    " << extents->method << "\n";
     if (volume->loop)
