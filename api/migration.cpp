@@ -442,10 +442,12 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, const MigrationPlan& p
     queue.close("the HTTP upload ended");
     producer.join();
 
-    if (!sent) return Error{"reading the source failed: " + sent.error().message, sent.error().code, sent.error().kind};
+    // The HTTP side first: when the upload fails the sender fails too (its queue closes), and the
+    // receiver's account ("No space left", its validation error) is the one worth reporting.
     std::string failure;
     if (!response) failure = response.error().message;
     else if (response->status >= 400) failure = "the destination answered " + std::to_string(response->status) + ": " + error_message_from_body(response->body);
+    if (failure.empty() && !sent) return Error{"reading the source failed: " + sent.error().message, sent.error().code, sent.error().kind};
     if (!failure.empty()) {
         // The receiver records why it stopped on the volume; it says more than a reset connection.
         auto shown = peers_.call(plan.destination.host, "GET", "/v3/volumes/" + m.peer_volume_id, nullptr, std::chrono::seconds(10));
@@ -570,17 +572,17 @@ Status MigrationService::finish(MigrationRecord& m) {
 }
 
 void MigrationService::delete_leftovers(const std::string& volume_id) {
-    auto earlier = store_.latest(volume_id, "source");
-    if (!earlier || !*earlier) return;
-    MigrationRecord m = **earlier;
-    if (m.state != "error" || !parse_or_null(m.report).value("cleanup_pending", false)) return;
-    Status s = delete_destination(m);
-    if (log_)
-        log_("migration " + m.id + ": leftover destination volume " + m.peer_volume_id + " on " + m.destination +
-             (s.ok() ? " deleted" : " still cannot be deleted: " + s.error().message));
-    if (s.ok()) {
-        m.report = nlohmann::json{{"cleanup_pending", false}}.dump();
-        (void)store_.save(m);
+    auto earlier = store_.failed_with_cleanup_pending(volume_id);
+    if (!earlier) return;
+    for (MigrationRecord m : *earlier) {
+        Status s = delete_destination(m);
+        if (log_)
+            log_("migration " + m.id + ": leftover destination volume " + m.peer_volume_id + " on " + m.destination +
+                 (s.ok() ? " deleted" : " still cannot be deleted: " + s.error().message));
+        if (s.ok()) {
+            m.report = nlohmann::json{{"cleanup_pending", false}}.dump();
+            (void)store_.save(m);
+        }
     }
 }
 
@@ -605,10 +607,10 @@ void MigrationService::roll_back(MigrationRecord& m, const std::string& why) {
                    removed.error().message + "): the next migration of this volume deletes it, or delete it when its host is back";
         m.report = nlohmann::json{{"cleanup_pending", true}}.dump();
     }
+    set_volume_migration_status(m.volume_id, "error", "migration to " + m.destination + " failed: " + message);
     m.state = "error";
     m.error = message;
     (void)store_.save(m);
-    set_volume_migration_status(m.volume_id, "error", "migration to " + m.destination + " failed: " + message);
     if (log_) log_("migration " + m.id + ": error, rolled back (source untouched): " + message);
 }
 

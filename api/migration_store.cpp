@@ -4,6 +4,8 @@
 #include <Poco/Data/Statement.h>
 #include <Poco/Exception.h>
 
+#include <nlohmann/json.hpp>
+
 namespace volmig {
 
 using namespace Poco::Data::Keywords;
@@ -166,6 +168,17 @@ Result<std::optional<MigrationRecord>> MigrationStore::latest(const std::string&
     if (!rows) return rows.take_error();
     if (rows->empty()) return std::optional<MigrationRecord>();
     return std::optional<MigrationRecord>(rows->back());
+}
+
+Result<std::vector<MigrationRecord>> MigrationStore::failed_with_cleanup_pending(const std::string& volume_id) {
+    auto rows = query("volume_id = ? AND role = 'source' AND state = 'error'", {volume_id});
+    if (!rows) return rows.take_error();
+    std::vector<MigrationRecord> out;
+    for (auto& m : *rows) {
+        auto report = nlohmann::json::parse(m.report, nullptr, false);
+        if (report.is_object() && report.value("cleanup_pending", false)) out.push_back(m);
+    }
+    return out;
 }
 
 Result<std::optional<MigrationRecord>> MigrationStore::arrived(const std::string& volume_id) {

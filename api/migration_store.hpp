@@ -47,6 +47,8 @@ public:
     // The newest migration of `volume_id` in `role`.
     Result<std::optional<MigrationRecord>> latest(const std::string& volume_id, const std::string& role);
     Result<std::vector<MigrationRecord>> unfinished(const std::string& role);
+    // Earlier failed source-side jobs of a volume whose destination volume is still to delete.
+    Result<std::vector<MigrationRecord>> failed_with_cleanup_pending(const std::string& volume_id);
     // The completed target-side record of a volume that migrated to this daemon (adopted).
     Result<std::optional<MigrationRecord>> arrived(const std::string& volume_id);
 

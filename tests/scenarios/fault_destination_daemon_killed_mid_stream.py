@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""The destination daemon (host-b) is SIGKILLed while the extent stream is flowing. The source
+(host-a) rolls back: migration_status error with a message naming the broken stream, the
+source intact and available. The half-written destination volume cannot be deleted while
+host-b is down; once host-b is back, the retry deletes that leftover and succeeds."""
+import os
+import sys
+import time
+
+from volmig_lab import ApiError, GiB, MiB, Lab, sha256_of, write_pattern_volume
+
+EXTENTS = ((1, 16), (300, 24), (700, 8))  # 48 MiB of data
+LIMIT = 8 * MiB                          # about 6 s of copy: time to kill host-b in the middle
+
+
+PROBLEMS = []  # failed checks after which the scenario can still go on and show more
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def expect(cond, what):
+    if not cond:
+        PROBLEMS.append(what)
+        print(f"problem: {what}", file=sys.stderr)
+
+
+def settle(daemon, vid, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        view = daemon.show(vid)
+        state = (view.get("volmig:migration") or {}).get("state")
+        if state in ("success", "error") and view["migration_status"] == state:
+            return view
+        check(time.time() < deadline, f"the migration of {vid} did not settle within {timeout} s: state {state}, migration_status {view['migration_status']}")
+        time.sleep(0.05)
+
+
+def pool_files(path):
+    return sorted(f for f in os.listdir(path) if f.startswith("volume-"))
+
+
+def scenario(lab):
+    a = lab.daemon("host-a", backends={"thin": {"volume_driver": "thin_file"}}, start=False,
+                   extra_defaults={"volume_copy_bps_limit": str(LIMIT)})
+    b = lab.daemon("host-b", backends={"thin": {"volume_driver": "thin_file"}}, start=False)
+    a.add_peer(b)
+    b.add_peer(a)
+    a.start()
+    b.start()
+    b_pool = b.backends["thin"]["pool_path"]
+
+    v = a.create(1, name="victim")
+    vid = v["id"]
+    src = a.volume_path(v)
+    write_pattern_volume(src, seed=51, extents=EXTENTS, zeros=())
+    sha = sha256_of(src, GiB)
+
+    a.migrate(vid, "host-b@thin")
+    deadline = time.time() + 30
+    while True:
+        m = a.show(vid)["volmig:migration"]
+        if m["state"] == "migrating" and m["progress"]["bytes_done"] > 0:
+            break
+        check(m["state"] in ("starting", "migrating"), f"the migration ended ({m['state']}: {m.get('error')}) before host-b could be killed")
+        check(time.time() < deadline, "the copy did not start within 30 s")
+        time.sleep(0.05)
+    done_at_kill = m["progress"]["bytes_done"]
+    leftover = m["destination_volume_id"]
+    b.kill()
+    killed_at = time.time()
+
+    view = settle(a, vid, timeout=60)
+    m = view["volmig:migration"]
+    check(m["state"] == "error", f"with host-b killed mid-stream the migration ended in {m['state']}")
+    check(time.time() - killed_at < 30, f"the source noticed the dead destination only after {time.time() - killed_at:.0f} s")
+    expect("streaming to host-b failed" in m["error"] and "reading the source failed" not in m["error"],
+           f"the error does not name the broken stream to host-b (it blames the source): {m['error']}")
+    check(leftover in m["error"] and "could not be deleted" in m["error"],
+          f"the error does not say the destination volume {leftover} is left for cleanup: {m['error']}")
+    check(view["status"] == "available" and view["os-vol-host-attr:host"] == "host-a@thin#thin",
+          f"after the failure: status {view['status']} on {view['os-vol-host-attr:host']}")
+    check(view["volmig:error"] and m["error"] in view["volmig:error"], f"volmig:error is {view['volmig:error']!r}")
+    check(sha256_of(src, GiB) == sha, "the source changed although the migration failed")
+    check(pool_files(b_pool) == [f"volume-{leftover}"], f"expected the half-written destination in host-b's pool, found {pool_files(b_pool)}")
+
+    b.start()
+    check(b.show(leftover)["status"] == "available", "the leftover destination is not visible on the restarted host-b")
+    a.migrate(vid, "host-b@thin")
+    view = settle(a, vid, timeout=60)
+    m2 = view["volmig:migration"]
+    check(m2["state"] == "success", f"the retry ended in {m2['state']}: {m2.get('error')}")
+    try:
+        b.show(leftover)
+        expect(False, f"the retry did not delete the leftover destination volume {leftover} on host-b")
+    except ApiError as e:
+        check(e.status == 404, f"GET of the leftover answered {e.status}: {e.message}")
+    bv = b.show(vid)
+    dst = b.volume_path(bv)
+    expect(pool_files(b_pool) == [os.path.basename(dst)], f"host-b's pool holds {pool_files(b_pool)} after the retry, expected only {os.path.basename(dst)}")
+    expect([x["id"] for x in b.volumes()] == [vid], f"host-b lists {[x['id'] for x in b.volumes()]} after the retry, expected only {vid}")
+    check(sha256_of(dst, GiB) == sha, "the retried destination differs from the source")
+    check(not os.path.exists(src), "the source's storage was not deleted after the successful retry")
+    print(f"killed host-b at {done_at_kill // MiB} MiB of {m['progress']['bytes_total'] // MiB}; error: {m['error']}; retry: success")
+    if PROBLEMS:
+        raise AssertionError(f"{len(PROBLEMS)} problem(s):\n  " + "\n  ".join(PROBLEMS))
+
+
+if __name__ == "__main__":
+    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
+        try:
+            scenario(lab)
+        except Exception as e:
+            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
+            for d in lab.daemons:
+                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
+            sys.exit(1)
+    print("PASS")
