@@ -684,11 +684,14 @@ Result<nlohmann::json> MigrationService::prepare_receive(const std::string& volu
         return Error{"volume " + volume_id + " cannot receive a migration: it is " + r.status, ErrorKind::invalid};
     Backend* b = volumes_.backends().find(r.backend);
     if (!b) return Error{"backend " + r.backend + " is not enabled"};
-    // Defence in depth: never accept a sparse copy onto storage that does not read as zeros.
-    if (*strategy == Strategy::sparse && !b->driver->facts().zero_initialized)
+    // Defence in depth, whatever the sender planned: never a sparse copy onto storage that does
+    // not read as zeros, never a release on storage that does not promise zeros after it.
+    const BackendFacts facts = b->driver->facts();
+    if (*strategy == Strategy::sparse && !facts.zero_initialized)
         return Error{"refusing a sparse copy: backend " + r.backend + " does not guarantee zero-initialized volumes (" +
-                         b->driver->facts().zero_initialized_reason + ")",
+                         facts.zero_initialized_reason + ")",
                      ErrorKind::invalid};
+    if (*strategy == Strategy::full_then_discard && !(facts.discard && facts.discard_zeroes)) strategy = Strategy::full;
     MigrationRecord m;
     m.id = new_id();
     m.role = "target";

@@ -28,11 +28,16 @@ CopyPlan plan_copy(const SourceFacts& source, const DestinationCapabilities& dst
             plan.reasons.push_back("sparse requested but refused: " + plan.refused);
             return plan;
         }
+        if (policy.requested == Strategy::full_then_discard && !(dst.discard && dst.discard_zeroes)) {
+            // Releasing where the destination does not promise zeros (or cannot release at all,
+            // like a thick volume whose space must stay allocated) is not ours to do: full.
+            plan.strategy = Strategy::full;
+            plan.reasons.push_back("full+discard requested, but " + name +
+                                   " cannot release ranges so that they read as zeros: full copy, zero ranges written as zeros");
+            return plan;
+        }
         plan.strategy = policy.requested;
-        plan.reasons.push_back(to_string(policy.requested) + " requested for this migration" +
-                               (policy.requested == Strategy::full_then_discard && !(dst.discard && dst.discard_zeroes)
-                                    ? " (" + name + " cannot release ranges: zero ranges are written as zeros)"
-                                    : ""));
+        plan.reasons.push_back(to_string(policy.requested) + " requested for this migration");
         return plan;
     }
     if (policy.force_full) {

@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+
+#include <linux/falloc.h>
 
 namespace volmig {
 
@@ -29,6 +32,7 @@ Result<std::unique_ptr<DestinationWriter>> DestinationWriter::open(const VolumeI
         return w;
     }
     w->direct_fd_ = Fd(::open(volume.path.c_str(), O_WRONLY | O_CLOEXEC | O_DIRECT));
+    w->preallocate_ = volume.kind == VolumeKind::regular_file && std::getenv("VOLMIG_NO_PREALLOCATE") == nullptr;
     if (!w->direct_fd_) {
         const Error e = errno_error("cannot open " + volume.path + " with O_DIRECT");
         if (io == IoMode::direct) return Error{e.message + "; run without --direct", e.code, ErrorKind::refused};
@@ -42,6 +46,10 @@ Status DestinationWriter::write(uint64_t offset, const char* buf, uint64_t lengt
     uint64_t direct_len = 0;
     if (direct() && offset % align == 0 && reinterpret_cast<uintptr_t>(buf) % align == 0) direct_len = align_down(length, align);
     if (direct_len) {
+        if (preallocate_ && ::fallocate(direct_fd_.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(direct_len)) != 0) {
+            if (errno == ENOSPC) return errno_error("cannot allocate space in destination " + volume_.path + " at offset " + std::to_string(offset));
+            preallocate_ = false;  // not supported here: allocating writes it is
+        }
         Status s = write_all(direct_fd_.get(), offset, buf, direct_len);
         if (!s.ok()) return s;
     }
@@ -108,10 +116,12 @@ Status ZeroBatch::add(uint64_t offset, uint64_t length) {
 Status ZeroBatch::flush() {
     if (!length_) return success();
     const bool release = strategy_ == Strategy::full_then_discard;
-    Status s = zeroer_.zero(offset_, length_, release ? ZeroIntent::release : ZeroIntent::keep_allocated);
-    if (s.ok()) (release ? tally_.released : tally_.zeroed) += length_;
+    auto method = zeroer_.zero(offset_, length_, release ? ZeroIntent::release : ZeroIntent::keep_allocated);
+    if (!method) return method.error();
+    // Released means the space was given back; a fallback that wrote zeros only zeroed.
+    (*method == ZeroMethod::punch_hole ? tally_.released : tally_.zeroed) += length_;
     length_ = 0;
-    return s;
+    return success();
 }
 
 }  // namespace volmig

@@ -101,8 +101,8 @@ Status RangeZeroer::try_method(ZeroMethod method, uint64_t offset, uint64_t leng
                        err);
 }
 
-Status RangeZeroer::zero(uint64_t offset, uint64_t length, ZeroIntent intent) {
-    if (length == 0) return success();
+Result<ZeroMethod> RangeZeroer::zero(uint64_t offset, uint64_t length, ZeroIntent intent) {
+    if (length == 0) return ZeroMethod::punch_hole;
     // Block devices only take whole logical blocks; a ragged range is written as zeros.
     const uint64_t lbs = volume_.logical_block_size;
     const bool aligned = volume_.kind == VolumeKind::regular_file || (offset % lbs == 0 && length % lbs == 0);
@@ -111,10 +111,10 @@ Status RangeZeroer::zero(uint64_t offset, uint64_t length, ZeroIntent intent) {
         if (method != ZeroMethod::write_zeros && (!aligned || unsupported_[index].load())) continue;
         bool unsupported = false;
         Status s = try_method(method, offset, length, &unsupported);
-        if (!s.ok()) return s;
+        if (!s.ok()) return s.error();
         if (!unsupported) {
             last_used_[static_cast<size_t>(intent)] = static_cast<int>(method);
-            return s;
+            return method;
         }
         if (!unsupported_[index].exchange(true) && log_) {
             std::lock_guard<std::mutex> lock(log_mutex_);

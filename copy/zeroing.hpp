@@ -35,7 +35,8 @@ public:
     RangeZeroer(int fd, const VolumeInfo& volume, std::function<void(const std::string&)> log);
 
     // Makes [offset, offset + length) read as zeros. Thread-safe. Errors name path and offset.
-    Status zero(uint64_t offset, uint64_t length, ZeroIntent intent);
+    // Returns the method that did it (punch_hole is the one that frees the space).
+    Result<ZeroMethod> zero(uint64_t offset, uint64_t length, ZeroIntent intent);
 
     // The method that last succeeded for `intent`, for the report ("fallocate PUNCH_HOLE").
     std::string method_used(ZeroIntent intent) const;

@@ -151,8 +151,8 @@ Status LvmDriver::remove(const VolumeRef& v) {
         if (!info) return info.error();
         RangeZeroer zeroer(fd.get(), *info, context_.log);
         const uint64_t n = clear_size_ ? std::min(clear_size_, info->size) : info->size;
-        Status s = zeroer.zero(0, n, ZeroIntent::keep_allocated);
-        if (!s.ok()) return Error{"volume_clear of " + dev + " failed (the volume is kept): " + s.error().message};
+        auto zeroed = zeroer.zero(0, n, ZeroIntent::keep_allocated);
+        if (!zeroed) return Error{"volume_clear of " + dev + " failed (the volume is kept): " + zeroed.error().message};
         ::fsync(fd.get());
     }
     auto out = lvm({"lvremove", "-f", vg_ + "/" + lv});

@@ -159,8 +159,8 @@ Status ThickFileDriver::zero_region(uint64_t offset, uint64_t length) {
     if (!info) return info.error();
     // ZERO_RANGE keeps the region allocated (thick) and makes it read as zeros.
     RangeZeroer zeroer(fd.get(), *info, context_.log);
-    Status s = zeroer.zero(offset, length, ZeroIntent::keep_allocated);
-    if (!s.ok()) return s;
+    auto zeroed = zeroer.zero(offset, length, ZeroIntent::keep_allocated);
+    if (!zeroed) return zeroed.error();
     if (::fdatasync(fd.get()) != 0) return errno_error("fdatasync " + options_.pool_file);
     return success();
 }

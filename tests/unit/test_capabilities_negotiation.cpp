@@ -158,3 +158,35 @@ TEST_CASE("capability document: every malformed or contradictory input means not
     CHECK_FALSE(cinder.discard);
     CHECK(plan_copy(SourceFacts{}, cinder, OperatorPolicy{}).strategy == Strategy::sparse);
 }
+
+TEST_CASE("negotiation: explicitly requested strategies, allowed only where they are safe") {
+    for (bool zero : {false, true})
+        for (bool releasable : {false, true})
+            for (Strategy requested : {Strategy::full, Strategy::sparse, Strategy::full_then_discard}) {
+                DestinationCapabilities d;
+                d.backend = "dst";
+                d.zero_initialized = zero;
+                d.discard = d.discard_zeroes = releasable;
+                OperatorPolicy p;
+                p.requested = requested;
+                const CopyPlan plan = plan_copy(SourceFacts{}, d, p);
+                INFO("zero=" << zero << " releasable=" << releasable << " requested=" << to_string(requested) << " -> " << plan.summary());
+                if (requested == Strategy::sparse && !zero) {
+                    CHECK_FALSE(plan.refused.empty());  // never sparse onto stale bytes
+                    CHECK(plan.strategy != Strategy::sparse);
+                } else if (requested == Strategy::full_then_discard && !releasable) {
+                    CHECK(plan.refused.empty());
+                    CHECK(plan.strategy == Strategy::full);  // no release where zeros are not promised
+                    CHECK(plan.summary().find("cannot release") != std::string::npos);
+                } else {
+                    CHECK(plan.refused.empty());
+                    CHECK(plan.strategy == requested);
+                }
+            }
+    OperatorPolicy both;
+    both.requested = Strategy::sparse;
+    both.force_full = true;
+    DestinationCapabilities zeroed;
+    zeroed.zero_initialized = true;
+    CHECK(plan_copy(SourceFacts{}, zeroed, both).strategy == Strategy::full);  // force_host_copy wins
+}
