@@ -43,6 +43,10 @@ private:
     VolumeInfo volume_;
     Fd fd_, direct_fd_;
     std::atomic<bool> buffered_since_sync_{false};
+    // Regular files: allocate a run before its O_DIRECT write. An allocating direct write holds
+    // ext4's inode lock exclusively (writers queue up); a write into allocated (unwritten)
+    // blocks takes it shared, so parallel writers really run in parallel.
+    std::atomic<bool> preallocate_{false};
 };
 
 // Bytes of zero ranges by what became of them.
