@@ -24,8 +24,9 @@ enum class EngineKind { native, dd };
 std::string to_string(EngineKind engine);
 Result<EngineKind> parse_engine(const std::string& text);
 
-// O_DIRECT use. automatic: destination writes direct where the alignment allows, source reads
-// direct for block devices and buffered for files (a file source is usually in page cache).
+// O_DIRECT use. automatic: block devices direct (reads and writes, where aligned); regular files
+// through the page cache (a file source is usually cached; a file destination is written with
+// write-behind, see destination.hpp).
 enum class IoMode { automatic, direct, buffered };
 std::string to_string(IoMode mode);
 

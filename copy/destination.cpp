@@ -4,10 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-
-#include <linux/falloc.h>
 
 namespace volmig {
 
@@ -22,7 +19,7 @@ Result<std::unique_ptr<DestinationWriter>> DestinationWriter::open(const VolumeI
                          ErrorKind::refused};
         return errno_error("cannot open destination " + volume.path + " for writing").with_kind(ErrorKind::refused);
     }
-    if (io == IoMode::buffered) return w;
+    if (io == IoMode::buffered || (io == IoMode::automatic && volume.kind == VolumeKind::regular_file)) return w;
     if (block_size % volume.logical_block_size != 0) {
         const std::string why = "O_DIRECT not used on " + volume.path + ": block size " + std::to_string(block_size) +
                                 " is not a multiple of its alignment " + std::to_string(volume.logical_block_size);
@@ -32,7 +29,6 @@ Result<std::unique_ptr<DestinationWriter>> DestinationWriter::open(const VolumeI
         return w;
     }
     w->direct_fd_ = Fd(::open(volume.path.c_str(), O_WRONLY | O_CLOEXEC | O_DIRECT));
-    w->preallocate_ = volume.kind == VolumeKind::regular_file && std::getenv("VOLMIG_NO_PREALLOCATE") == nullptr;
     if (!w->direct_fd_) {
         const Error e = errno_error("cannot open " + volume.path + " with O_DIRECT");
         if (io == IoMode::direct) return Error{e.message + "; run without --direct", e.code, ErrorKind::refused};
@@ -46,10 +42,6 @@ Status DestinationWriter::write(uint64_t offset, const char* buf, uint64_t lengt
     uint64_t direct_len = 0;
     if (direct() && offset % align == 0 && reinterpret_cast<uintptr_t>(buf) % align == 0) direct_len = align_down(length, align);
     if (direct_len) {
-        if (preallocate_ && ::fallocate(direct_fd_.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(direct_len)) != 0) {
-            if (errno == ENOSPC) return errno_error("cannot allocate space in destination " + volume_.path + " at offset " + std::to_string(offset));
-            preallocate_ = false;  // not supported here: allocating writes it is
-        }
         Status s = write_all(direct_fd_.get(), offset, buf, direct_len);
         if (!s.ok()) return s;
     }

@@ -38,7 +38,8 @@ Engine and I/O:
   --engine E            native (default) or dd (Cinder's dd command lines)
   --direct              O_DIRECT on source and destination (fail if unsupported)
   --no-direct           page cache only
-                        (default: O_DIRECT writes where aligned, direct reads of block devices)
+                        (default: O_DIRECT on block devices; files through the page cache,
+                        written behind as the copy goes)
   --block-size N        zero-detection block size, power of two 512..16M (default 4K)
   --request-size N      largest single read/write (default 1M)
   --workers N           parallel requests (default 8)
