@@ -21,6 +21,10 @@ namespace volmig {
 class DestinationWriter {
 public:
     // Opens `volume` for writing (block devices with O_EXCL: EBUSY while mounted or held).
+    // A loop device (not partitioned, not read-only) is written through its backing file, as its
+    // extents are read through it, unless IoMode::direct: one page cache instead of two and no
+    // loop worker in the way. The device stays held with O_EXCL for the whole copy (no mounts),
+    // is flushed before, and its page cache is invalidated by sync().
     // O_DIRECT: always with IoMode::direct; with automatic, for block devices only. Regular files
     // are written through the page cache with write-behind: measured here, that keeps the disk
     // busier than O_DIRECT (whose many mid-sized allocating writes into a new file serialize on
@@ -33,6 +37,12 @@ public:
     int fd() const { return fd_.get(); }
     bool direct() const { return direct_fd_.get() >= 0; }
     const VolumeInfo& volume() const { return volume_; }
+    // What fd() writes: the volume itself, or a loop device's backing file (see open()), and the
+    // offset of the volume in it. Range zeroing works on these.
+    const VolumeInfo& target() const { return target_; }
+    uint64_t base() const { return base_; }
+    // Non-empty when the bytes go to a loop device's backing file instead of through the loop.
+    const std::string& bypass_note() const { return bypass_note_; }
 
     // Writes all of buf; errors name path, offset and cause (ENOSPC with what to do).
     Status write(uint64_t offset, const char* buf, uint64_t length);
@@ -41,10 +51,15 @@ public:
     Status sync();
 
 private:
-    explicit DestinationWriter(const VolumeInfo& v) : volume_(v) {}
+    explicit DestinationWriter(const VolumeInfo& v) : volume_(v), target_(v) {}
+    bool bypass_loop(const VolumeInfo& volume, std::vector<std::string>& warnings);
     Status write_all(int fd, uint64_t offset, const char* buf, uint64_t length);
 
     VolumeInfo volume_;
+    VolumeInfo target_;
+    uint64_t base_ = 0;
+    std::string bypass_note_;
+    Fd device_fd_;  // the loop device, held exclusively while its backing file is written
     Fd fd_, direct_fd_;
     std::atomic<bool> buffered_since_sync_{false};
 };

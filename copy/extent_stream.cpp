@@ -300,7 +300,7 @@ Result<ReceiveStats> receive_extent_stream(const VolumeInfo& destination, const 
     auto writer = DestinationWriter::open(destination, opt.io, block_size, warnings);
     if (!writer) return writer.take_error();
     DestinationWriter& dst = **writer;
-    RangeZeroer zeroer(dst.fd(), destination, nullptr);
+    RangeZeroer zeroer(dst.fd(), dst.target(), nullptr, dst.base());
     ZeroTally zero_tally;
     ZeroBatch zeros(opt.strategy, zeroer, zero_tally);
 

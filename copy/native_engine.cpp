@@ -50,11 +50,15 @@ Result<EngineResult> run_native_engine(const EngineJob& job) {
     DestinationWriter& dst = **writer;
 
     std::mutex log_mutex;
-    RangeZeroer zeroer(dst.fd(), job.destination, [&](const std::string& line) {
-        std::lock_guard<std::mutex> lock(log_mutex);
-        result.warnings.push_back(line);
-        if (opt.log) opt.log(line);
-    });
+    RangeZeroer zeroer(
+        dst.fd(), dst.target(),
+        [&](const std::string& line) {
+            std::lock_guard<std::mutex> lock(log_mutex);
+            result.warnings.push_back(line);
+            if (opt.log) opt.log(line);
+        },
+        dst.base());
+    if (!dst.bypass_note().empty()) result.warnings.push_back(dst.bypass_note());
 
     const uint64_t grid = std::max<uint64_t>(kChecksumChunk, opt.block_size);
     WorkCursor cursor(job.extents, grid, std::max<uint64_t>(opt.request_size, grid), kMaxHoleItem);

@@ -140,13 +140,16 @@ uint64_t loop_window(const LoopBacking& loop, uint64_t device_size) {
     return loop.size_limit ? std::min(loop.size_limit, device_size) : device_size;
 }
 
-// Opens the loop's backing file and checks it is the file the loop holds.
-Result<Fd> open_loop_backing(const LoopBacking& loop) {
+Result<Fd> open_loop_backing(const LoopBacking& loop) { return open_loop_backing_file(loop, O_RDONLY); }
+
+}  // namespace
+
+Result<Fd> open_loop_backing_file(const LoopBacking& loop, int flags) {
     std::string name = loop.backing_file;
     const std::string deleted = " (deleted)";
     if (name.size() > deleted.size() && name.compare(name.size() - deleted.size(), deleted.size(), deleted) == 0)
         return Error{"backing file of " + loop.device + " was deleted"};
-    Fd fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
+    Fd fd(::open(name.c_str(), flags | O_CLOEXEC));
     if (!fd) return errno_error("cannot open " + name + ", the backing file of " + loop.device);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return errno_error("cannot stat " + name);
@@ -154,8 +157,6 @@ Result<Fd> open_loop_backing(const LoopBacking& loop) {
         return Error{name + " is not the file " + loop.device + " holds (replaced or in another mount namespace)"};
     return fd;
 }
-
-}  // namespace
 
 Result<DiscoveredExtents> discover_extents(const VolumeInfo& volume) {
     if (volume.kind == VolumeKind::regular_file) {

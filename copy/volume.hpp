@@ -73,6 +73,10 @@ struct DiscoveredExtents {
 // A loop device whose backing file cannot be checked falls back to "all data", and says why.
 Result<DiscoveredExtents> discover_extents(const VolumeInfo& volume);
 
+// Opens a loop device's backing file with `flags`, checking that the file at the sysfs path is
+// the one the loop holds (same device and inode).
+Result<class Fd> open_loop_backing_file(const LoopBacking& loop, int flags);
+
 // SEEK_DATA/SEEK_HOLE over [start, start + length) of an open file, as extents relative to start.
 Result<ExtentMap> seek_data_extents(int fd, const std::string& path, uint64_t start, uint64_t length);
 

@@ -51,8 +51,8 @@ const char* zero_buffer() {
 
 }  // namespace
 
-RangeZeroer::RangeZeroer(int fd, const VolumeInfo& volume, std::function<void(const std::string&)> log)
-    : fd_(fd), volume_(volume), log_(std::move(log)) {
+RangeZeroer::RangeZeroer(int fd, const VolumeInfo& volume, std::function<void(const std::string&)> log, uint64_t base)
+    : fd_(fd), volume_(volume), base_(base), log_(std::move(log)) {
     for (auto& flag : unsupported_) flag = false;
     for (auto& used : last_used_) used = -1;
 }
@@ -60,7 +60,7 @@ RangeZeroer::RangeZeroer(int fd, const VolumeInfo& volume, std::function<void(co
 Status RangeZeroer::write_zeros(uint64_t offset, uint64_t length) {
     while (length > 0) {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(length, kZeroBufferSize));
-        const ssize_t w = ::pwrite(fd_, zero_buffer(), n, static_cast<off_t>(offset));
+        const ssize_t w = ::pwrite(fd_, zero_buffer(), n, static_cast<off_t>(base_ + offset));
         if (w < 0) {
             if (errno == EINTR) continue;
             return errno_error("writing zeros to " + volume_.path + " at offset " + std::to_string(offset));
@@ -77,13 +77,13 @@ Status RangeZeroer::try_method(ZeroMethod method, uint64_t offset, uint64_t leng
     int rc = 0;
     switch (method) {
         case ZeroMethod::punch_hole:
-            rc = ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(length));
+            rc = ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(base_ + offset), static_cast<off_t>(length));
             break;
         case ZeroMethod::zero_range:
-            rc = ::fallocate(fd_, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(length));
+            rc = ::fallocate(fd_, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(base_ + offset), static_cast<off_t>(length));
             break;
         case ZeroMethod::blkzeroout: {
-            uint64_t range[2] = {offset, length};
+            uint64_t range[2] = {base_ + offset, length};
             rc = ::ioctl(fd_, BLKZEROOUT, range);
             break;
         }

@@ -31,8 +31,9 @@ std::string to_string(ZeroMethod method);
 class RangeZeroer {
 public:
     // `fd` is the destination opened for writing (buffered); it must outlive the zeroer.
-    // `log` receives one line each time a method is found not to work here.
-    RangeZeroer(int fd, const VolumeInfo& volume, std::function<void(const std::string&)> log);
+    // `log` receives one line each time a method is found not to work here. Offsets given to
+    // zero() are shifted by `base` in `fd` (a loop device's window of its backing file).
+    RangeZeroer(int fd, const VolumeInfo& volume, std::function<void(const std::string&)> log, uint64_t base = 0);
 
     // Makes [offset, offset + length) read as zeros. Thread-safe. Errors name path and offset.
     // Returns the method that did it (punch_hole is the one that frees the space).
@@ -51,6 +52,7 @@ private:
 
     int fd_;
     VolumeInfo volume_;
+    uint64_t base_ = 0;
     std::function<void(const std::string&)> log_;
     std::array<std::atomic<bool>, kZeroMethodCount> unsupported_{};
     std::array<std::atomic<int>, 2> last_used_{};  // per intent, a ZeroMethod or -1

@@ -139,3 +139,30 @@ TEST_CASE("full+discard with --fstrim trims the filesystem holding the destinati
     CHECK(r->post_copy.find("fstrim " + fs.mount_point()) == 0);
     CHECK(first_difference(dir.file("src"), dst, 64 * MiB) == -1);
 }
+
+TEST_CASE("a loop device written through its backing file shows the new bytes through the device, cache or not") {
+    TempDir dir;
+    build_thin_source(dir.file("src"), standard_thin_layout());
+    create_sparse_file(dir.file("pool"), 80 * MiB);
+    write_pattern(dir.file("pool"), 0, 80 * MiB, 0xAB);
+    LoopDevice loop(dir.file("pool"), 8 * MiB, 64 * MiB);  // a window, like a thick_file volume
+    // Cache the device's old bytes through the page cache, as any reader would.
+    CHECK(read_range(loop.path(), 5 * MiB, 4096) == std::vector<unsigned char>(4096, 0xAB));
+    CopyOptions options;
+    options.strategy = Strategy::full;
+    auto r = copy_volume(dir.file("src"), loop.path(), options);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    bool bypassed = false;
+    for (const auto& w : r->warnings) bypassed = bypassed || w.find("backing file") != std::string::npos;
+    CHECK(bypassed);
+    CHECK(first_difference(dir.file("src"), loop.path(), 64 * MiB) == -1);  // buffered reads of the device
+    // And nothing outside the window moved.
+    CHECK(read_range(dir.file("pool"), 0, 8 * MiB) == std::vector<unsigned char>(8 * MiB, 0xAB));
+    CHECK(read_range(dir.file("pool"), 72 * MiB, 8 * MiB) == std::vector<unsigned char>(8 * MiB, 0xAB));
+    // --direct writes through the device itself.
+    options.io = IoMode::direct;
+    auto d = copy_volume(dir.file("src"), loop.path(), options);
+    REQUIRE(d.ok());
+    CHECK(d->destination_direct);
+    CHECK(first_difference(dir.file("src"), loop.path(), 64 * MiB) == -1);
+}
