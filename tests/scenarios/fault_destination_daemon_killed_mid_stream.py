@@ -7,66 +7,25 @@ import os
 import sys
 import time
 
-from volmig_lab import ApiError, GiB, MiB, Lab, sha256_of, write_pattern_volume
+from volmig_lab import ApiError, GiB, MiB, sha256_of
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import (check, daemon_pair, expect, new_source, pool_files, raise_problems, run_scenario,
+                              settle, wait_copying)
 
 EXTENTS = ((1, 16), (300, 24), (700, 8))  # 48 MiB of data
 LIMIT = 8 * MiB                          # about 6 s of copy: time to kill host-b in the middle
 
 
-PROBLEMS = []  # failed checks after which the scenario can still go on and show more
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def expect(cond, what):
-    if not cond:
-        PROBLEMS.append(what)
-        print(f"problem: {what}", file=sys.stderr)
-
-
-def settle(daemon, vid, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        view = daemon.show(vid)
-        state = (view.get("volmig:migration") or {}).get("state")
-        if state in ("success", "error") and view["migration_status"] == state:
-            return view
-        check(time.time() < deadline, f"the migration of {vid} did not settle within {timeout} s: state {state}, migration_status {view['migration_status']}")
-        time.sleep(0.05)
-
-
-def pool_files(path):
-    return sorted(f for f in os.listdir(path) if f.startswith("volume-"))
-
-
 def scenario(lab):
-    a = lab.daemon("host-a", backends={"thin": {"volume_driver": "thin_file"}}, start=False,
-                   extra_defaults={"volume_copy_bps_limit": str(LIMIT)})
-    b = lab.daemon("host-b", backends={"thin": {"volume_driver": "thin_file"}}, start=False)
-    a.add_peer(b)
-    b.add_peer(a)
-    a.start()
-    b.start()
+    a, b = daemon_pair(lab, a_defaults={"volume_copy_bps_limit": str(LIMIT)})
     b_pool = b.backends["thin"]["pool_path"]
 
-    v = a.create(1, name="victim")
+    v, src, sha = new_source(a, "victim", seed=51, extents=EXTENTS, zeros=())
     vid = v["id"]
-    src = a.volume_path(v)
-    write_pattern_volume(src, seed=51, extents=EXTENTS, zeros=())
-    sha = sha256_of(src, GiB)
 
     a.migrate(vid, "host-b@thin")
-    deadline = time.time() + 30
-    while True:
-        m = a.show(vid)["volmig:migration"]
-        if m["state"] == "migrating" and m["progress"]["bytes_done"] > 0:
-            break
-        check(m["state"] in ("starting", "migrating"), f"the migration ended ({m['state']}: {m.get('error')}) before host-b could be killed")
-        check(time.time() < deadline, "the copy did not start within 30 s")
-        time.sleep(0.05)
+    m = wait_copying(a, vid, "host-b could be killed", timeout=30)
     done_at_kill = m["progress"]["bytes_done"]
     leftover = m["destination_volume_id"]
     b.kill()
@@ -104,17 +63,8 @@ def scenario(lab):
     check(sha256_of(dst, GiB) == sha, "the retried destination differs from the source")
     check(not os.path.exists(src), "the source's storage was not deleted after the successful retry")
     print(f"killed host-b at {done_at_kill // MiB} MiB of {m['progress']['bytes_total'] // MiB}; error: {m['error']}; retry: success")
-    if PROBLEMS:
-        raise AssertionError(f"{len(PROBLEMS)} problem(s):\n  " + "\n  ".join(PROBLEMS))
+    raise_problems()
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)

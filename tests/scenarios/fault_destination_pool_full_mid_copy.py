@@ -8,47 +8,20 @@ filler), the retry succeeds."""
 import os
 import subprocess
 import sys
-import time
 
-from volmig_lab import GiB, MiB, Lab, sha256_of, write_pattern_volume
+from volmig_lab import GiB, MiB, sha256_of
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, daemon_pair, expect, new_source, pool_files, raise_problems, run_scenario, settle
 
 EXTENTS = ((1, 50), (300, 60), (700, 40))  # 150 MiB of data
 FS_SIZE = 256 * MiB
 FREE = 64 * MiB
 
 
-PROBLEMS = []  # failed checks after which the scenario can still go on and show more
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def expect(cond, what):
-    if not cond:
-        PROBLEMS.append(what)
-        print(f"problem: {what}", file=sys.stderr)
-
-
-def settle(daemon, vid, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        view = daemon.show(vid)
-        state = (view.get("volmig:migration") or {}).get("state")
-        if state in ("success", "error") and view["migration_status"] == state:
-            return view
-        check(time.time() < deadline, f"the migration of {vid} did not settle within {timeout} s: state {state}, migration_status {view['migration_status']}")
-        time.sleep(0.05)
-
-
 def free_bytes(path):
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
-
-
-def pool_files(path):
-    return sorted(f for f in os.listdir(path) if f.startswith("volume-"))
 
 
 def scenario(lab):
@@ -75,20 +48,11 @@ def run(lab, mnt):
     os.close(fd)
     check(FREE - 8 * MiB <= free_bytes(mnt) <= FREE + 8 * MiB, f"the filesystem has {free_bytes(mnt)} bytes free, wanted about {FREE}")
 
-    a = lab.daemon("host-a", backends={"thin": {"volume_driver": "thin_file"}}, start=False)
-    b = lab.daemon("host-b", backends={"thin": {"volume_driver": "thin_file", "pool_path": os.path.join(mnt, "pool"), "pool_size": "100G"}},
-                   start=False)
-    a.add_peer(b)
-    b.add_peer(a)
-    a.start()
-    b.start()
+    a, b = daemon_pair(lab, b_backends={"thin": {"volume_driver": "thin_file", "pool_path": os.path.join(mnt, "pool"), "pool_size": "100G"}})
     b_pool = b.backends["thin"]["pool_path"]
 
-    v = a.create(1, name="big")
+    v, src, sha = new_source(a, "big", seed=61, extents=EXTENTS, zeros=())
     vid = v["id"]
-    src = a.volume_path(v)
-    write_pattern_volume(src, seed=61, extents=EXTENTS, zeros=())
-    sha = sha256_of(src, GiB)
 
     a.migrate(vid, "host-b@thin")
     view = settle(a, vid)
@@ -113,17 +77,8 @@ def run(lab, mnt):
     check(sha256_of(dst, GiB) == sha, "the retried destination differs from the source")
     check(pool_files(b_pool) == [os.path.basename(dst)], f"host-b's pool holds {pool_files(b_pool)}")
     print(f"out of space: {m['error']}; retry after freeing space: success")
-    if PROBLEMS:
-        raise AssertionError(f"{len(PROBLEMS)} problem(s):\n  " + "\n  ".join(PROBLEMS))
+    raise_problems()
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)

@@ -15,14 +15,12 @@ import struct
 import sys
 import time
 
-from volmig_lab import GiB, MiB, Lab, sha256_of
+from volmig_lab import GiB, MiB, sha256_of
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, run_scenario
 
 DATA, ZERO, END = 1, 2, 3
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def header(size, block_size=4096, flags=0, magic=b"VMIGSTR1"):
@@ -153,12 +151,4 @@ def scenario(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)

@@ -6,56 +6,15 @@ fails within a few seconds with an error naming the timeout, instead of hanging.
 host-a stays up, and the source stays intact and available with migration_status error. With
 the real host-b up on that port, the retry succeeds."""
 import os
-import socket
 import sys
 import threading
 import time
 
-from volmig_lab import GiB, Lab, sha256_of, write_pattern_volume
+from volmig_lab import GiB, sha256_of
 
-
-PROBLEMS = []  # failed checks after which the scenario can still go on and show more
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def expect(cond, what):
-    if not cond:
-        PROBLEMS.append(what)
-        print(f"problem: {what}", file=sys.stderr)
-
-
-def settle(daemon, vid, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        view = daemon.show(vid)
-        state = (view.get("volmig:migration") or {}).get("state")
-        if state in ("success", "error") and view["migration_status"] == state:
-            return view
-        check(time.time() < deadline, f"the migration of {vid} did not settle within {timeout} s: state {state}, migration_status {view['migration_status']}")
-        time.sleep(0.05)
-
-
-def settle_or_crash(daemon, vid, timeout=60):
-    """Like settle, but returns None if the daemon died meanwhile."""
-    deadline = time.time() + timeout
-    while True:
-        if not daemon.running():
-            return None
-        try:
-            view = daemon.show(vid)
-        except OSError:
-            if not daemon.running():
-                return None
-            raise
-        state = (view.get("volmig:migration") or {}).get("state")
-        if state in ("success", "error") and view["migration_status"] == state:
-            return view
-        check(time.time() < deadline, f"the migration of {vid} did not settle within {timeout} s: state {state}, migration_status {view['migration_status']}")
-        time.sleep(0.05)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import (LoopbackListener, check, daemon_pair, expect, new_source, raise_problems, run_scenario,
+                              settle)
 
 
 def crash_lines(daemon):
@@ -63,27 +22,18 @@ def crash_lines(daemon):
     return " | ".join(line.strip() for line in lines if "volmigd:" not in line) or "(nothing in the log)"
 
 
-class SilentPeer:
+class SilentPeer(LoopbackListener):
     """Accepts connections on 127.0.0.1:port, reads whatever comes, never answers."""
 
     def __init__(self, port):
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", port))
-        self.listener.listen(16)
         self.connections = 0
         self.open = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(port)
 
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            self.open.append(conn)
-            threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
+    def handle(self, conn):
+        self.connections += 1
+        self.open.append(conn)
+        threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
 
     @staticmethod
     def _drain(conn):
@@ -94,13 +44,13 @@ class SilentPeer:
             pass
 
     def close(self):
-        self.listener.close()
+        super().close()
         for c in self.open:
             c.close()
 
 
 def check_failed_cleanly(a, vid, src, sha, started, limit, fragments, what):
-    view = settle_or_crash(a, vid, timeout=60)
+    view = settle(a, vid, timeout=60, died_ok=True)
     if view is None:
         expect(False, f"{what}: host-a's volmigd died (exit code {a.proc.returncode}) during the migration: {crash_lines(a)}")
         a.start()  # the restart rolls the interrupted job back; the source must still be fine
@@ -125,17 +75,11 @@ def check_failed_cleanly(a, vid, src, sha, started, limit, fragments, what):
 
 
 def scenario(lab):
-    a = lab.daemon("host-a", backends={"thin": {"volume_driver": "thin_file"}}, start=False, extra_defaults={"peer_timeout": 2})
-    b = lab.daemon("host-b", backends={"thin": {"volume_driver": "thin_file"}}, start=False)
-    a.add_peer(b)
-    b.add_peer(a)
+    a, b = daemon_pair(lab, a_defaults={"peer_timeout": 2}, start=False)
     a.start()  # host-b is not running yet: nothing listens on its port
 
-    v = a.create(1, name="stranded")
+    v, src, sha = new_source(a, "stranded", seed=71)
     vid = v["id"]
-    src = a.volume_path(v)
-    write_pattern_volume(src, seed=71)
-    sha = sha256_of(src, GiB)
 
     # 1. host-b down: connection refused, fast.
     t = time.time()
@@ -162,17 +106,8 @@ def scenario(lab):
     check(sha256_of(b.volume_path(b.show(vid)), GiB) == sha, "the retried destination differs from the source")
     check([x["id"] for x in b.volumes()] == [vid], f"host-b lists {[x['id'] for x in b.volumes()]}")
     print("retry with host-b up: success")
-    if PROBLEMS:
-        raise AssertionError(f"{len(PROBLEMS)} problem(s):\n  " + "\n  ".join(PROBLEMS))
+    raise_problems()
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)

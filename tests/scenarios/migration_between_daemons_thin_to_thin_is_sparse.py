@@ -7,37 +7,22 @@ import os
 import sys
 import time
 
-from volmig_lab import GiB, MiB, Lab, sha256_of, write_pattern_volume
+from volmig_lab import GiB, MiB, sha256_of
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, daemon_pair, new_source, pool_files, run_scenario
 
 # write_pattern_volume's default layout: 8 + 20 + 3 MiB of random data, 4 MiB of explicit zeros.
 NONZERO = (8 + 20 + 3) * MiB
 
 
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def pool_files(path):
-    return sorted(f for f in os.listdir(path) if f.startswith("volume-"))
-
-
 def scenario(lab):
     # Slow the copy a little so the source can be watched while the job runs.
-    a = lab.daemon("host-a", backends={"thin": {"volume_driver": "thin_file"}}, start=False,
-                   extra_defaults={"volume_copy_bps_limit": "16M"})
-    b = lab.daemon("host-b", backends={"thin": {"volume_driver": "thin_file"}}, start=False)
-    a.add_peer(b)
-    b.add_peer(a)
-    a.start()
-    b.start()
+    a, b = daemon_pair(lab, a_defaults={"volume_copy_bps_limit": "16M"})
     a_pool, b_pool = a.backends["thin"]["pool_path"], b.backends["thin"]["pool_path"]
 
-    v = a.create(1, name="web")
+    v, src_path, src_sha = new_source(a, "web")
     vid = v["id"]
-    src_path = a.volume_path(v)
-    write_pattern_volume(src_path)
-    src_sha = sha256_of(src_path, GiB)
     src_alloc = os.stat(src_path).st_blocks * 512
     check(pool_files(b_pool) == [], f"host-b's pool is not empty before the migration: {pool_files(b_pool)}")
 
@@ -100,12 +85,4 @@ def scenario(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:  # a failed check or an API error: say what, and show the daemons' logs
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)

@@ -9,57 +9,25 @@ import os
 import sys
 import time
 
-from volmig_lab import ApiError, GiB, Lab, sha256_of, write_pattern_volume
+from volmig_lab import ApiError, GiB, sha256_of
 
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def settle(daemon, vid, states, timeout=60):
-    """Waits until the migration reached one of `states` and migration_status agrees."""
-    deadline = time.time() + timeout
-    while True:
-        view = daemon.show(vid)
-        state = (view.get("volmig:migration") or {}).get("state")
-        agrees = view["migration_status"] == ("migrating" if state == "awaiting_completion" else state)
-        if state in states and agrees:
-            return view
-        check(time.time() < deadline, f"the migration of {vid} did not reach {states} within {timeout} s: state {state}, migration_status {view['migration_status']}")
-        time.sleep(0.05)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, daemon_pair, new_source, pool_files, run_scenario, settle, volume_action
 
 
 def complete(daemon, vid, new_volume, error):
-    try:
-        body = daemon.request("POST", f"/v3/volumes/{vid}/action",
-                              {"os-migrate_volume_completion": {"new_volume": new_volume, "error": error}})
-        return 200, body
-    except ApiError as e:
-        return e.status, e.message
-
-
-def pool_files(path):
-    return sorted(f for f in os.listdir(path) if f.startswith("volume-"))
+    return volume_action(daemon, vid, {"os-migrate_volume_completion": {"new_volume": new_volume, "error": error}})
 
 
 def scenario(lab):
-    a = lab.daemon("host-a", backends={"thin": {"volume_driver": "thin_file"}}, start=False)
-    b = lab.daemon("host-b", backends={"thin": {"volume_driver": "thin_file"}}, start=False)
-    a.add_peer(b)
-    b.add_peer(a)
-    a.start()
-    b.start()
+    a, b = daemon_pair(lab)
     b_pool = b.backends["thin"]["pool_path"]
-    v = a.create(1, name="orchestrated")
+    v, src, sha = new_source(a, "orchestrated", seed=31)
     vid = v["id"]
-    src = a.volume_path(v)
-    write_pattern_volume(src, seed=31)
-    sha = sha256_of(src, GiB)
 
     # First run: copied and verified, then waiting.
     a.migrate(vid, "host-b@thin", auto_complete=False)
-    view = settle(a, vid, ("awaiting_completion", "error", "success"))
+    view = settle(a, vid, states=("awaiting_completion", "error", "success"))
     m = view["volmig:migration"]
     check(m["state"] == "awaiting_completion", f"with volmig:auto_complete false the job ended in {m['state']}: {m.get('error')}")
     check(m["report"]["verified"] is True, f"the job waits before verifying: {m['report']}")
@@ -83,7 +51,7 @@ def scenario(lab):
     # error = true: abandoned, destination deleted, source kept.
     status, body = complete(a, vid, new_volume, True)
     check(status == 200 and body == {"save_volume_id": vid}, f"completion with error = true answered {status}: {body}")
-    view = settle(a, vid, ("error",), timeout=10)
+    view = settle(a, vid, timeout=10, states=("error",))
     check("abandoned by os-migrate_volume_completion" in (view["volmig:migration"]["error"] or ""),
           f"the abandoned job's error is {view['volmig:migration']['error']!r}")
     check(view["status"] == "available" and view["os-vol-host-attr:host"] == "host-a@thin#thin",
@@ -100,12 +68,12 @@ def scenario(lab):
 
     # Second run, completed with error = false.
     a.migrate(vid, "host-b@thin", auto_complete=False)
-    view = settle(a, vid, ("awaiting_completion", "error", "success"))
+    view = settle(a, vid, states=("awaiting_completion", "error", "success"))
     m2 = view["volmig:migration"]
     check(m2["state"] == "awaiting_completion" and m2["id"] != m["id"], f"the second run is {m2['state']} (id {m2['id']})")
     status, body = complete(a, vid, m2["destination_volume_id"], False)
     check(status == 200 and body == {"save_volume_id": vid}, f"completion with error = false answered {status}: {body}")
-    view = settle(a, vid, ("success",), timeout=10)
+    view = settle(a, vid, timeout=10, states=("success",))
     check(view["os-vol-host-attr:host"] in ("host-b@thin", "host-b@thin#thin"), f"after completion host-a points at {view['os-vol-host-attr:host']}")
     check(not os.path.exists(src), "the source's storage still exists after completion")
     bv = b.show(vid)
@@ -116,12 +84,4 @@ def scenario(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)

@@ -8,50 +8,24 @@
 - force_host_copy (Cinder's flag) plans a full copy even onto a zero-initialized thin pool."""
 import os
 import sys
-import time
 
-from volmig_lab import GiB, MiB, Lab, sha256_of, write_pattern_volume
+from volmig_lab import GiB, MiB, sha256_of
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, daemon_pair, fill_file, new_source, run_scenario, settle
 
 STALE = b"\x5a" * (1 << 20)
 
 
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def settle(daemon, vid, timeout=60):
-    """Waits until the migration has ended and the volume's migration_status says so too."""
-    deadline = time.time() + timeout
-    while True:
-        view = daemon.show(vid)
-        state = (view.get("volmig:migration") or {}).get("state")
-        if state in ("success", "error") and view["migration_status"] == state:
-            return view
-        check(time.time() < deadline, f"the migration of {vid} did not settle within {timeout} s: state {state}, migration_status {view['migration_status']}")
-        time.sleep(0.05)
-
-
-def new_source(a, name, seed):
-    v = a.create(1, name=name)
-    path = a.volume_path(v)
-    write_pattern_volume(path, seed=seed)
-    return v["id"], path, sha256_of(path, GiB)
-
-
 def scenario(lab):
-    a = lab.daemon("host-a", backends={"thin": {"volume_driver": "thin_file"}}, start=False)
-    b = lab.daemon("host-b", backends={"thin": {"volume_driver": "thin_file"}, "thick": {"volume_driver": "thick_file"}}, start=False)
-    with open(b.backends["thick"]["pool_file"], "wb") as f:  # an operator-supplied, dirty pool
-        for _ in range(GiB // len(STALE)):
-            f.write(STALE)
-    a.add_peer(b)
-    b.add_peer(a)
+    a, b = daemon_pair(lab, b_backends={"thin": {"volume_driver": "thin_file"}, "thick": {"volume_driver": "thick_file"}}, start=False)
+    fill_file(b.backends["thick"]["pool_file"], STALE)  # an operator-supplied, dirty pool
     a.start()
     b.start()
 
     # 1. volmig:strategy full onto thin: every block written, 100% allocated.
-    vid, path, sha = new_source(a, "full-onto-thin", 21)
+    v, path, sha = new_source(a, "full-onto-thin", seed=21)
+    vid = v["id"]
     a.migrate(vid, "host-b@thin", strategy="full")
     m = a.wait_migration(vid, timeout=120)["volmig:migration"]
     check(m["state"] == "success", f"volmig:strategy full: migration ended in {m['state']}: {m.get('error')}")
@@ -64,7 +38,8 @@ def scenario(lab):
     print(f"volmig:strategy full onto thin: {alloc / GiB:.0%} allocated")
 
     # 2. volmig:strategy sparse onto a dirty thick pool: refused, nothing written, source untouched.
-    vid2, path2, sha2 = new_source(a, "sparse-onto-dirty", 22)
+    v2, path2, sha2 = new_source(a, "sparse-onto-dirty", seed=22)
+    vid2 = v2["id"]
     before_b = sorted(x["id"] for x in b.volumes())
     with open(b.backends["thick"]["pool_file"], "rb") as f:
         pool_head = f.read(64 * MiB)
@@ -85,7 +60,8 @@ def scenario(lab):
     print(f"volmig:strategy sparse onto a dirty pool refused: {m['error']}")
 
     # 3. force_host_copy: full, even onto a zero-initialized thin pool.
-    vid3, path3, sha3 = new_source(a, "force-host-copy", 23)
+    v3, path3, sha3 = new_source(a, "force-host-copy", seed=23)
+    vid3 = v3["id"]
     a.migrate(vid3, "host-b@thin", force_full=True)
     m = a.wait_migration(vid3, timeout=120)["volmig:migration"]
     check(m["state"] == "success", f"force_host_copy: migration ended in {m['state']}: {m.get('error')}")
@@ -99,12 +75,4 @@ def scenario(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)

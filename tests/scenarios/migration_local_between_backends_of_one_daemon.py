@@ -6,30 +6,21 @@ deleted, and no temporary migration volume left in the volume list."""
 import os
 import sys
 
-from volmig_lab import GiB, MiB, Lab, sha256_of, write_pattern_volume
+from volmig_lab import GiB, MiB, sha256_of
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, new_source, pool_files, run_scenario
 
 NONZERO = (8 + 20 + 3) * MiB  # write_pattern_volume's default data extents
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def pool_files(path):
-    return sorted(f for f in os.listdir(path) if f.startswith("volume-"))
 
 
 def scenario(lab):
     a = lab.daemon("host-a", backends={"gold": {"volume_driver": "thin_file"}, "silver": {"volume_driver": "thin_file"}})
     gold, silver = a.backends["gold"]["pool_path"], a.backends["silver"]["pool_path"]
 
-    v = a.create(1, name="logs", backend="gold")
+    v, src_path, src_sha = new_source(a, "logs", seed=3, backend="gold")
     vid = v["id"]
     check(v["os-vol-host-attr:host"] == "host-a@gold#gold", f"created on {v['os-vol-host-attr:host']}")
-    src_path = a.volume_path(v)
-    write_pattern_volume(src_path, seed=3)
-    src_sha = sha256_of(src_path, GiB)
 
     a.migrate(vid, "host-a@silver")
     view = a.wait_migration(vid, timeout=60)
@@ -59,12 +50,4 @@ def scenario(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:  # a failed check or an API error: say what, and show the daemons' logs
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)

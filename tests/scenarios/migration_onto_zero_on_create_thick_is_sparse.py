@@ -6,37 +6,18 @@ destination is byte-identical to the source and no stale byte of the pool surviv
 import os
 import sys
 
-from volmig_lab import GiB, MiB, Lab, sha256_of, write_pattern_volume
+from volmig_lab import GiB, MiB, sha256_of
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, daemon_pair, fill_file, new_source, run_scenario, stale_blocks
 
 STALE = b"\xa5" * 4096  # what the pool held before volmig was pointed at it
 
 
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def stale_blocks(path, length):
-    n = 0
-    with open(path, "rb") as f:
-        for _ in range(length // MiB):
-            chunk = f.read(MiB)
-            n += sum(1 for i in range(0, MiB, 4096) if chunk[i:i + 4096] == STALE)
-    return n
-
-
 def scenario(lab):
-    a = lab.daemon("host-a", backends={"thin": {"volume_driver": "thin_file"}}, start=False)
-    b = lab.daemon("host-b", backends={"thick": {"volume_driver": "thick_file", "zero_on_create": "true"}}, start=False)
+    a, b = daemon_pair(lab, b_backends={"thick": {"volume_driver": "thick_file", "zero_on_create": "true"}}, start=False)
     # An operator-supplied pool full of old bytes: only zero_on_create makes new volumes zero.
-    pool = b.backends["thick"]["pool_file"]
-    with open(pool, "wb") as f:
-        block = STALE * 256
-        for _ in range(GiB // len(block)):
-            f.write(block)
-        os.fsync(f.fileno())
-    a.add_peer(b)
-    b.add_peer(a)
+    fill_file(b.backends["thick"]["pool_file"], STALE)
     a.start()
     b.start()
 
@@ -44,11 +25,8 @@ def scenario(lab):
     check(caps["properties"]["cinder_sparse_copy_volume"]["default"] is True,
           "host-b@thick with zero_on_create = true does not advertise cinder_sparse_copy_volume=true")
 
-    v = a.create(1, name="db")
+    v, src_path, src_sha = new_source(a, "db", seed=11)
     vid = v["id"]
-    src_path = a.volume_path(v)
-    write_pattern_volume(src_path, seed=11)
-    src_sha = sha256_of(src_path, GiB)
 
     a.migrate(vid, "host-b@thick")
     view = a.wait_migration(vid, timeout=120)
@@ -63,7 +41,7 @@ def scenario(lab):
     bv = b.show(vid)
     check(bv["os-vol-host-attr:host"].startswith("host-b@thick"), f"host-b reports host {bv['os-vol-host-attr:host']}")
     dst = b.volume_path(bv)
-    stale = stale_blocks(dst, GiB)
+    stale = stale_blocks(dst, GiB, STALE)
     check(stale == 0, f"{stale} blocks of the destination still hold the pool's stale bytes")
     dst_sha = sha256_of(dst, GiB)
     check(dst_sha == src_sha, f"content differs: source sha256 {src_sha}, destination {dst_sha}")
@@ -72,12 +50,4 @@ def scenario(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)

@@ -9,25 +9,14 @@ import os
 import subprocess
 import sys
 
-from volmig_lab import ApiError, GiB, Lab, sha256_of, write_pattern_volume
+from volmig_lab import ApiError, GiB, sha256_of
 
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def action(daemon, vid, body):
-    """POSTs a volume action; returns (status, message)."""
-    try:
-        daemon.request("POST", f"/v3/volumes/{vid}/action", body, expect=202)
-        return 202, ""
-    except ApiError as e:
-        return e.status, e.message
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, new_source, run_scenario, volume_action
 
 
 def expect_400(daemon, vid, args, *fragments):
-    status, message = action(daemon, vid, {"os-migrate_volume": args})
+    status, message = volume_action(daemon, vid, {"os-migrate_volume": args}, expect=202)
     check(status == 400, f"os-migrate_volume {args} answered {status} ({message}), expected 400")
     for fragment in fragments:
         check(fragment in message, f"os-migrate_volume {args}: the message {message!r} does not say {fragment!r}")
@@ -36,11 +25,8 @@ def expect_400(daemon, vid, args, *fragments):
 
 def scenario(lab):
     a = lab.daemon("host-a", backends={"thin": {"volume_driver": "thin_file"}, "thin2": {"volume_driver": "thin_file"}})
-    v = a.create(1, name="vol")
+    v, path, sha = new_source(a, "vol", seed=2)
     vid = v["id"]
-    path = a.volume_path(v)
-    write_pattern_volume(path, seed=2)
-    sha = sha256_of(path, GiB)
 
     # Malformed requests.
     expect_400(a, vid, {"host": "host-a@thin2", "bogus": 1}, "unknown field 'bogus'")
@@ -52,7 +38,7 @@ def scenario(lab):
     expect_400(a, vid, {"host": "host-a@thin2", "force_host_copy": "maybe"}, "force_host_copy must be a boolean")
     expect_400(a, vid, {"host": "host-a@thin2", "lock_volume": 2}, "lock_volume must be a boolean")
     expect_400(a, vid, {"host": "host-a@thin2", "volmig:strategy": "fast"}, "volmig:strategy must be")
-    status, message = action(a, vid, {"os-migrate_volume": "host-a@thin2"})
+    status, message = volume_action(a, vid, {"os-migrate_volume": "host-a@thin2"}, expect=202)
     check(status == 400 and "takes an object" in message, f"a string as os-migrate_volume answered {status}: {message}")
     # Destinations that do not exist or are where the volume already is.
     expect_400(a, vid, {"host": "host-z@thin"}, "host-z", "[peers]")
@@ -79,8 +65,9 @@ def scenario(lab):
     check(a.show(broken["id"])["migration_status"] is None, "a refused migration changed the error volume's migration_status")
 
     # Booleans as strings, as cinderclient sends them: "False" means false.
-    status, message = action(a, vid, {"os-migrate_volume": {"host": "host-a@thin2", "force_host_copy": "False",
-                                                            "lock_volume": "False", "volmig:auto_complete": "False"}})
+    status, message = volume_action(a, vid, {"os-migrate_volume": {"host": "host-a@thin2", "force_host_copy": "False",
+                                                                   "lock_volume": "False", "volmig:auto_complete": "False"}},
+                                    expect=202)
     check(status == 202, f"string booleans were refused: {status} {message}")
     view = a.wait_migration(vid, timeout=60)
     m = view["volmig:migration"]
@@ -97,7 +84,7 @@ def scenario(lab):
     except ApiError as e:
         status, message = e.status, e.message
     check(status == 400 and "migrating" in message, f"DELETE during the migration answered {status}: {message}")
-    status, message = action(a, vid, {"os-extend": {"new_size": 2}})
+    status, message = volume_action(a, vid, {"os-extend": {"new_size": 2}}, expect=202)
     check(status == 400 and "migration" in message, f"os-extend during the migration answered {status}: {message}")
     check(a.show(vid)["size"] == 1, "os-extend during the migration changed the size")
     done = a.request("POST", f"/v3/volumes/{vid}/action", {"os-migrate_volume_completion": {"new_volume": m["destination_volume_id"], "error": False}})
@@ -107,7 +94,7 @@ def scenario(lab):
           f"after completion: migration_status {view['migration_status']} on {view['os-vol-host-attr:host']}")
 
     # "True" means true: force_host_copy "True" forces a full copy; lock_volume "True" is accepted.
-    status, message = action(a, vid, {"os-migrate_volume": {"host": "host-a@thin", "force_host_copy": "True", "lock_volume": "True"}})
+    status, message = volume_action(a, vid, {"os-migrate_volume": {"host": "host-a@thin", "force_host_copy": "True", "lock_volume": "True"}}, expect=202)
     check(status == 202, f"string booleans were refused: {status} {message}")
     view = a.wait_migration(vid, timeout=60)
     m = view["volmig:migration"]
@@ -120,12 +107,4 @@ def scenario(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)

@@ -6,41 +6,18 @@ nothing left on host-b); after the operator frees the pool, the same request suc
 migration, and the old error is cleared."""
 import os
 import sys
-import time
 
-from volmig_lab import GiB, Lab, sha256_of, write_pattern_volume
+from volmig_lab import GiB, sha256_of
 
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def settle(daemon, vid, timeout=60):
-    """Waits until the migration has ended and the volume's migration_status says so too."""
-    deadline = time.time() + timeout
-    while True:
-        view = daemon.show(vid)
-        state = (view.get("volmig:migration") or {}).get("state")
-        if state in ("success", "error") and view["migration_status"] == state:
-            return view
-        check(time.time() < deadline, f"the migration of {vid} did not settle within {timeout} s: state {state}, migration_status {view['migration_status']}")
-        time.sleep(0.05)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, daemon_pair, new_source, run_scenario, settle
 
 
 def scenario(lab):
-    a = lab.daemon("host-a", backends={"thin": {"volume_driver": "thin_file"}}, start=False)
-    b = lab.daemon("host-b", backends={"thick": {"volume_driver": "thick_file", "pool_size": "1G"}}, start=False)
-    a.add_peer(b)
-    b.add_peer(a)
-    a.start()
-    b.start()
+    a, b = daemon_pair(lab, b_backends={"thick": {"volume_driver": "thick_file", "pool_size": "1G"}})
 
-    v = a.create(1, name="retry")
+    v, src, sha = new_source(a, "retry", seed=41)
     vid = v["id"]
-    src = a.volume_path(v)
-    write_pattern_volume(src, seed=41)
-    sha = sha256_of(src, GiB)
     squatter = b.create(1, name="squatter")  # takes all of host-b's 1 GiB thick pool
 
     a.migrate(vid, "host-b@thick")
@@ -70,12 +47,4 @@ def scenario(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)

@@ -12,40 +12,29 @@ import sys
 import threading
 import time
 
-from volmig_lab import GiB, MiB, Lab, sha256_of, write_pattern_volume
+from volmig_lab import GiB, MiB, sha256_of
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import LoopbackListener, check, daemon_pair, new_source, run_scenario
 
 LIMIT = 16 * MiB
 EXTENTS = ((1, 16), (300, 24), (700, 8))  # 48 MiB of data: about 3 s at the limit
 DATA = sum(n for _, n in EXTENTS) * MiB
 
 
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-class DelayingProxy:
+class DelayingProxy(LoopbackListener):
     """A TCP proxy to 127.0.0.1:target that forwards everything, but holds back for `delay`
     seconds any chunk sent to the target that contains one of `markers`."""
 
     def __init__(self, target_port, markers, delay):
         self.target_port, self.markers, self.delay = target_port, markers, delay
         self.delayed = []
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+    def handle(self, client):
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+        threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
     def _pump(self, src, dst, inspect):
         try:
@@ -67,9 +56,6 @@ class DelayingProxy:
             except OSError:
                 pass
 
-    def close(self):
-        self.listener.close()
-
 
 def collapse(seq):
     out = []
@@ -80,20 +66,14 @@ def collapse(seq):
 
 
 def scenario(lab):
-    a = lab.daemon("host-a", backends={"thin": {"volume_driver": "thin_file"}}, start=False,
-                   extra_defaults={"volume_copy_bps_limit": str(LIMIT)})
-    b = lab.daemon("host-b", backends={"thin": {"volume_driver": "thin_file"}}, start=False)
+    a, b = daemon_pair(lab, a_defaults={"volume_copy_bps_limit": str(LIMIT)}, start=False)
     proxy = DelayingProxy(b.port, [b"volmig-prepare_receive", b"volmig-adopt"], delay=1.0)
-    a.peers["host-b"] = proxy.url
-    b.add_peer(a)
+    a.peers["host-b"] = proxy.url  # host-a reaches host-b through the proxy
     a.start()
     b.start()
 
-    v = a.create(1, name="app")
+    v, src_path, src_sha = new_source(a, "app", seed=5, extents=EXTENTS, zeros=())
     vid = v["id"]
-    src_path = a.volume_path(v)
-    write_pattern_volume(src_path, seed=5, extents=EXTENTS, zeros=())
-    src_sha = sha256_of(src_path, GiB)
     check(a.show(vid)["migration_status"] is None, "a new volume already has a migration_status")
 
     a.migrate(vid, "host-b@thin")
@@ -147,12 +127,4 @@ def scenario(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            scenario(lab)
-        except Exception as e:
-            print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-            for d in lab.daemons:
-                print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(scenario)
