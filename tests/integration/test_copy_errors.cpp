@@ -16,11 +16,6 @@ using namespace volmig::test;
 
 namespace {
 constexpr uint64_t MiB = 1 << 20;
-bool exists(const std::string& p) {
-    struct stat st {};
-    return ::stat(p.c_str(), &st) == 0;
-}
-bool contains(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
 }  // namespace
 
 TEST_CASE("a destination smaller than the source is refused and left untouched") {

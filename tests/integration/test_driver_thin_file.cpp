@@ -30,29 +30,6 @@ namespace {
 
 constexpr uint64_t KiB = 1024, MiB = 1024 * KiB;
 
-bool exists(const std::string& p) {
-    struct stat st {};
-    return ::stat(p.c_str(), &st) == 0;
-}
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-bool any_contains(const std::vector<std::string>& lines, const std::string& needle) {
-    return std::any_of(lines.begin(), lines.end(),
-                       [&](const std::string& l) { return contains(l, needle); });
-}
-
-// The bytes write_random(path, offset, length, seed) writes, from a scratch file.
-std::vector<unsigned char> random_bytes(const TempDir& dir, uint64_t offset, uint64_t length,
-                                        uint32_t seed) {
-    const std::string scratch =
-        dir.file("expected-" + std::to_string(seed) + "-" + std::to_string(offset));
-    create_sparse_file(scratch, offset + length);
-    write_random(scratch, offset, length, seed);
-    auto bytes = read_range(scratch, offset, length);
-    ::unlink(scratch.c_str());
-    return bytes;
-}
 
 uint64_t block_device_size(const std::string& device) {
     const std::string out = sh("blockdev --getsize64 " + device);

@@ -167,6 +167,28 @@ uint64_t allocated_bytes(const std::string& path) {
     return static_cast<uint64_t>(st.st_blocks) * 512;
 }
 
+bool exists(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
+
+bool any_contains(const std::vector<std::string>& lines, const std::string& needle) {
+    for (const auto& l : lines)
+        if (contains(l, needle)) return true;
+    return false;
+}
+
+std::vector<unsigned char> random_bytes(const TempDir& dir, uint64_t offset, uint64_t length, uint32_t seed) {
+    const std::string scratch = dir.file("expected-" + std::to_string(seed) + "-" + std::to_string(offset));
+    create_sparse_file(scratch, offset + length);
+    write_random(scratch, offset, length, seed);
+    auto bytes = read_range(scratch, offset, length);
+    ::unlink(scratch.c_str());
+    return bytes;
+}
+
 uint64_t file_size(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) throw std::runtime_error("stat " + path);

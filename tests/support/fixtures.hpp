@@ -70,6 +70,11 @@ int64_t first_difference(const std::string& a, const std::string& b, uint64_t le
 uint64_t nonzero_mib(const std::string& path, uint64_t length);
 
 uint64_t allocated_bytes(const std::string& path);  // st_blocks * 512
+bool exists(const std::string& path);
+bool contains(const std::string& haystack, const std::string& needle);
+bool any_contains(const std::vector<std::string>& lines, const std::string& needle);
+// The bytes write_random(path, offset, length, seed) writes, computed in a scratch file of `dir`.
+std::vector<unsigned char> random_bytes(const TempDir& dir, uint64_t offset, uint64_t length, uint32_t seed);
 uint64_t file_size(const std::string& path);
 
 // A thin source volume with a known layout: data extents, allocated zero extents and holes.
