@@ -16,10 +16,6 @@ using namespace volmig::test;
 
 namespace {
 
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
 ConfigFile parsed(const std::string& text) {
     auto file = ConfigFile::parse(text, "test.conf");
     REQUIRE_MESSAGE(file.ok(), (file.ok() ? "" : file.error().message));

@@ -6,17 +6,15 @@
 #include <vector>
 
 #include "driver/extent_allocator.hpp"
+#include "tests/support/fixtures.hpp"
 
 using volmig::ExtentAllocator;
 using volmig::PoolRegion;
+using volmig::test::contains;
 
 namespace {
 
 constexpr uint64_t MiB = 1 << 20;
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
 
 // The regions as (owner, offset, length) for comparison in one CHECK.
 std::vector<std::tuple<std::string, uint64_t, uint64_t>> layout(const ExtentAllocator& a) {

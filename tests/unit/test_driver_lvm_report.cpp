@@ -10,16 +10,14 @@
 #include <vector>
 
 #include "driver/lvm_report.hpp"
+#include "tests/support/fixtures.hpp"
 
 using namespace volmig;
+using namespace volmig::test;
 
 namespace {
 
 constexpr uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
 
 std::string fixture(const std::string& name) {
     const std::string path = std::string(VOLMIG_SOURCE_DIR) + "/tests/data/lvm/" + name;
