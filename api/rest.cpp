@@ -388,7 +388,7 @@ ApiResponse RestApi::create_volume(const ApiRequest& request, const std::string&
     auto created = service_.create(req);
     if (!created) {
         Error e = created.take_error();
-        if (e.kind == ErrorKind::not_found) e.kind = ErrorKind::invalid;  // an unknown volume_type is a bad request
+        // An unknown volume_type stays 404, as Cinder answers ("Volume type ... could not be found").
         if (e.message.rfind("volume_type", 0) == 0) e.message = "volume." + e.message;
         return error_response(e);
     }

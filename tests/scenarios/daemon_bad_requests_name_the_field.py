@@ -96,7 +96,7 @@ def main(lab):
     refused(d, "metadata value a number", "POST", V, 400, ["volume.metadata.k"], body={"volume": {"size": 1, "metadata": {"k": 1}}})
     refused(d, "multiattach true", "POST", V, 400, ["volume.multiattach"], body={"volume": {"size": 1, "multiattach": True}})
     refused(d, "volume_type a number", "POST", V, 400, ["volume.volume_type"], body={"volume": {"size": 1, "volume_type": 5}})
-    refused(d, "unknown volume_type", "POST", V, 400, ["volume.volume_type", "gold"], body={"volume": {"size": 1, "volume_type": "gold"}})
+    refused(d, "unknown volume_type (Cinder: 404)", "POST", V, 404, ["volume.volume_type", "gold"], body={"volume": {"size": 1, "volume_type": "gold"}})
     refused(d, "size beyond the thick pool", "POST", V, 400, ["size", "thick", "2.00 GiB"], body={"volume": {"size": 3, "volume_type": "thick"}})
     refused(d, "size beyond the thin pool's over-subscription", "POST", V, 400, ["size", "thin"], body={"volume": {"size": 9}})
     refused(d, "size beyond any pool", "POST", V, 400, ["size"], body={"volume": {"size": 1 << 40}})
