@@ -3,6 +3,7 @@
 set -euo pipefail
 VOLMIG=${VOLMIG:?set VOLMIG to the volmig binary}
 T=$(mktemp -d "${VOLMIG_TEST_TMP:-/var/tmp}/volmig-test.XXXXXX")
+echo $$ > "$T/.owner"   # tests/cleanup-test-loops.sh leaves a live owner's directory alone
 LOOPS=()
 cleanup() {
   for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || true; done

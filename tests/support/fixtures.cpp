@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 #include <doctest/doctest.h>
@@ -53,6 +54,8 @@ TempDir::TempDir() {
     std::string templ = std::string(base ? base : "/var/tmp") + "/volmig-test.XXXXXX";
     if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
     path_ = templ;
+    // Who owns it: tests/cleanup-test-loops.sh leaves the directories of live processes alone.
+    std::ofstream(path_ + "/.owner") << ::getpid() << "\n";
 }
 
 TempDir::~TempDir() {
