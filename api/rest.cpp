@@ -286,6 +286,12 @@ ApiResponse RestApi::volumes(const ApiRequest& request, const std::string& proje
         filter.name = q("name");
         filter.status = q("status");
         filter.marker = q("marker");
+        // As Cinder: a listing under /v3/{project_id} shows that project's volumes, unless
+        // all_tenants is asked for (every caller of volmig is an administrator); a listing
+        // without a project in the path shows them all.
+        const std::string all_tenants = q("all_tenants");
+        const bool everyone = request.query.count("all_tenants") && all_tenants != "0" && all_tenants != "false" && all_tenants != "False";
+        if (!project_id.empty() && !everyone) filter.project = project_id;
         if (!q("limit").empty()) {
             auto limit = whole_number(q("limit"), "limit");
             if (!limit) return error_response(limit.error());

@@ -177,6 +177,7 @@ Result<std::vector<VolumeRecord>> VolumeService::list(const ListFilter& f) {
         if (!r.moved_to.empty()) continue;  // forwarding records: the volume is hosted elsewhere
         if (!f.name.empty() && r.name != f.name) continue;
         if (!f.status.empty() && r.status != f.status) continue;
+        if (f.project && r.project_id != *f.project) continue;
         out.push_back(r);
         if (f.limit && out.size() >= f.limit) break;
     }

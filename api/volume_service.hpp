@@ -34,6 +34,7 @@ struct ListFilter {
     std::string status;
     size_t limit = 0;     // 0 = all
     std::string marker;   // id after which to start
+    std::optional<std::string> project;  // only this project's volumes (Cinder without all_tenants)
 };
 
 class VolumeService {

@@ -206,6 +206,25 @@ TEST_CASE("create refuses bad input with 400 and a message naming the field, and
     CHECK(a.call("GET", "/v3/p/volumes").body["volumes"].empty());
 }
 
+TEST_CASE("a listing under a project shows that project's volumes; all_tenants or no project shows all") {
+    Api a;
+    const std::string mine = a.create(R"({"volume": {"size": 1, "name": "mine"}})");
+    auto other = a.call("POST", "/v3/q/volumes", R"({"volume": {"size": 1, "name": "theirs"}})");
+    REQUIRE(other.status == 202);
+    auto ids = [&](const std::string& path) {
+        std::vector<std::string> out;
+        for (const auto& v : a.call("GET", path).body["volumes"]) out.push_back(v["id"]);
+        return out;
+    };
+    CHECK(ids("/v3/p/volumes") == std::vector<std::string>{mine});
+    CHECK(ids("/v3/p/volumes/detail") == std::vector<std::string>{mine});
+    CHECK(ids("/v3/q/volumes") == std::vector<std::string>{other.body["volume"]["id"]});
+    CHECK(ids("/v3/p/volumes?all_tenants=1").size() == 2);
+    CHECK(ids("/v3/p/volumes?all_tenants=0").size() == 1);
+    CHECK(ids("/v3/volumes").size() == 2);
+    CHECK(a.call("GET", "/v3/p/volumes/detail").body["volumes"][0]["os-vol-tenant-attr:tenant_id"] == "p");
+}
+
 TEST_CASE("list filters by name and status, pages with limit and marker") {
     Api a;
     const std::string one = a.create(R"({"volume": {"size": 1, "name": "one"}})");
