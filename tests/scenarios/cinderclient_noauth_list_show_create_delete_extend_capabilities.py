@@ -9,14 +9,12 @@ import subprocess
 import sys
 import time
 
-from volmig_lab import GiB, Lab
+from volmig_lab import GiB
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, run_scenario
 
 PROJECT = "p"
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def table(text):
@@ -132,11 +130,4 @@ def main(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            main(lab)
-        except BaseException:
-            for d in lab.daemons:
-                print(f"--- log of {d.host}:\n{d.log_tail()}", file=sys.stderr)
-            raise
-    print("PASS")
+    run_scenario(main)

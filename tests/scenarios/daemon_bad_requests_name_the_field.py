@@ -10,28 +10,10 @@ import sys
 import urllib.error
 import urllib.request
 
-from volmig_lab import GiB, Lab
+from volmig_lab import GiB
 
-failures = []
-
-
-def check(cond, message):
-    if not cond:
-        failures.append(message)
-    return cond
-
-
-def http(method, url, raw=None, body=None, content_type="application/json"):
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Accept", "application/json")
-    if data is not None:
-        req.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import expect, http, run_scenario
 
 
 FAULTS = {400: "badRequest", 404: "itemNotFound", 405: "badMethod"}
@@ -40,22 +22,22 @@ FAULTS = {400: "badRequest", 404: "itemNotFound", 405: "badMethod"}
 def refused(d, what, method, path, status, words, raw=None, body=None):
     """Sends the request; checks status, Cinder's error shape and that the message names `words`."""
     got, headers, text = http(method, d.url + path, raw=raw, body=body)
-    if not check(got == status, f"{what}: {method} {path} answered {got}, expected {status}: {text[:300]!r}"):
+    if not expect(got == status, f"{what}: {method} {path} answered {got}, expected {status}: {text[:300]!r}"):
         return
-    check(headers.get("Content-Type", "").startswith("application/json"), f"{what}: error Content-Type {headers.get('Content-Type')!r}")
+    expect(headers.get("Content-Type", "").startswith("application/json"), f"{what}: error Content-Type {headers.get('Content-Type')!r}")
     try:
         doc = json.loads(text)
     except ValueError:
-        check(False, f"{what}: error body is not JSON: {text[:300]!r}")
+        expect(False, f"{what}: error body is not JSON: {text[:300]!r}")
         return
     fault = FAULTS[status]
-    if not check(isinstance(doc, dict) and list(doc) == [fault] and isinstance(doc[fault], dict),
+    if not expect(isinstance(doc, dict) and list(doc) == [fault] and isinstance(doc[fault], dict),
                  f"{what}: body is not Cinder's error shape {{'{fault}': {{code, message}}}}: {doc}"):
         return
-    check(doc[fault].get("code") == status, f"{what}: error code {doc[fault].get('code')!r}, expected {status}")
+    expect(doc[fault].get("code") == status, f"{what}: error code {doc[fault].get('code')!r}, expected {status}")
     message = doc[fault].get("message", "")
     for w in words:
-        check(w in message, f"{what}: message {message!r} does not name {w!r}")
+        expect(w in message, f"{what}: message {message!r} does not name {w!r}")
     return message
 
 
@@ -130,17 +112,17 @@ def main(lab):
 
     # Nothing was created or changed.
     vols = d.volumes()
-    check([v["id"] for v in vols] == [kid], f"volumes after the refused requests: {[(v['id'], v['status']) for v in vols]}")
+    expect([v["id"] for v in vols] == [kid], f"volumes after the refused requests: {[(v['id'], v['status']) for v in vols]}")
     k = d.show(kid)
-    check(k["status"] == "available" and k["size"] == 2 and k["volmig:size_bytes"] == 2 * GiB, f"the kept volume changed: {k['status']} {k['size']}")
-    check(os.listdir(thin_pool) == [os.path.basename(kpath)], f"thin pool directory holds {os.listdir(thin_pool)}")
-    check(os.stat(kpath).st_size == 2 * GiB, f"the kept volume's file is {os.stat(kpath).st_size} bytes, expected {2 * GiB}")
-    check(os.stat(thick_pool).st_size == 2 * GiB, f"the thick pool file is {os.stat(thick_pool).st_size} bytes")
+    expect(k["status"] == "available" and k["size"] == 2 and k["volmig:size_bytes"] == 2 * GiB, f"the kept volume changed: {k['status']} {k['size']}")
+    expect(os.listdir(thin_pool) == [os.path.basename(kpath)], f"thin pool directory holds {os.listdir(thin_pool)}")
+    expect(os.stat(kpath).st_size == 2 * GiB, f"the kept volume's file is {os.stat(kpath).st_size} bytes, expected {2 * GiB}")
+    expect(os.stat(thick_pool).st_size == 2 * GiB, f"the thick pool file is {os.stat(thick_pool).st_size} bytes")
     metrics = urllib.request.urlopen(d.url + "/metrics", timeout=30).read().decode()
-    check('volmig_pool_allocated_bytes{backend="thick"} 0' in metrics, "the thick pool has allocated regions after refused creates")
-    check('volmig_pool_provisioned_bytes{backend="thin"} 2147483648' in metrics, "the thin pool's provisioned bytes changed")
+    expect('volmig_pool_allocated_bytes{backend="thick"} 0' in metrics, "the thick pool has allocated regions after refused creates")
+    expect('volmig_pool_provisioned_bytes{backend="thin"} 2147483648' in metrics, "the thin pool's provisioned bytes changed")
     log = open(d.log_path).read()
-    check(log.count("created volume ") == 1, f"the log records {log.count('created volume ')} creates, expected 1")
+    expect(log.count("created volume ") == 1, f"the log records {log.count('created volume ')} creates, expected 1")
 
     # Last, because it is the one known to fail: new_size * 1 GiB overflows 64 bits before the
     # range check, so 2^34 + 1 GiB wraps to 1 GiB and the message talks about the current size.
@@ -148,16 +130,4 @@ def main(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            main(lab)
-        except BaseException:
-            for d in lab.daemons:
-                print(f"--- log of {d.host}:\n{d.log_tail()}", file=sys.stderr)
-            raise
-        if failures:
-            for d in lab.daemons:
-                print(f"--- log of {d.host}:\n{d.log_tail(15)}", file=sys.stderr)
-            print(f"FAIL: {len(failures)} check(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(main)

@@ -9,14 +9,12 @@ import os
 import subprocess
 import sys
 
-from volmig_lab import GiB, MiB, Lab, free_port
+from volmig_lab import GiB, MiB, free_port
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, run_scenario
 
 TOKEN = "cli-token-7"
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def volmig(*args, env=None, code=0, what=None):
@@ -135,11 +133,4 @@ def main(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            main(lab)
-        except BaseException:
-            for d in lab.daemons:
-                print(f"--- log of {d.host}:\n{d.log_tail()}", file=sys.stderr)
-            raise
-    print("PASS")
+    run_scenario(main)

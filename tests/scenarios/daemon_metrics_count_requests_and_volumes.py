@@ -6,27 +6,11 @@ import json
 import os
 import re
 import sys
-import urllib.error
-import urllib.request
 
-from volmig_lab import GiB, MiB, Lab
+from volmig_lab import GiB, MiB
 
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
-
-
-def http(method, url, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, http, run_scenario
 
 
 LINE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (\d+(?:\.\d+)?)$')
@@ -146,11 +130,4 @@ def main(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            main(lab)
-        except BaseException:
-            for d in lab.daemons:
-                print(f"--- log of {d.host}:\n{d.log_tail()}", file=sys.stderr)
-            raise
-    print("PASS")
+    run_scenario(main)

@@ -10,12 +10,10 @@ import signal
 import sys
 import urllib.request
 
-from volmig_lab import GiB, MiB, Lab, sha256_of
+from volmig_lab import GiB, MiB, sha256_of
 
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, run_scenario
 
 
 def metrics(d):
@@ -103,11 +101,4 @@ def main(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            main(lab)
-        except BaseException:
-            for d in lab.daemons:
-                print(f"--- log of {d.host}:\n{d.log_tail()}", file=sys.stderr)
-            raise
-    print("PASS")
+    run_scenario(main)

@@ -8,15 +8,10 @@ import socket
 import subprocess
 import sys
 
-from volmig_lab import Lab, free_port
+from volmig_lab import free_port
 
-failures = []
-
-
-def check(cond, message):
-    if not cond:
-        failures.append(message)
-    return cond
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import expect, run_scenario
 
 
 def base_config(lab, name, port=None):
@@ -45,16 +40,16 @@ def run(lab, case, sections, codes, words, pool_dir=None):
     try:
         r = subprocess.run([lab.volmigd, "--config", path], capture_output=True, text=True, timeout=8)
     except subprocess.TimeoutExpired:
-        check(False, f"{case}: volmigd did not exit within 8 s: it started with this configuration")
+        expect(False, f"{case}: volmigd did not exit within 8 s: it started with this configuration")
         return
     out = r.stderr + r.stdout
-    check(r.returncode in codes, f"{case}: volmigd exited {r.returncode}, expected {' or '.join(map(str, codes))}; it said:\n{out}")
-    check("cannot start" in out, f"{case}: no 'cannot start' message:\n{out}")
+    expect(r.returncode in codes, f"{case}: volmigd exited {r.returncode}, expected {' or '.join(map(str, codes))}; it said:\n{out}")
+    expect("cannot start" in out, f"{case}: no 'cannot start' message:\n{out}")
     for w in words:
-        check(w in out, f"{case}: the message does not name {w!r}:\n{out}")
-    check("serving host" not in out, f"{case}: volmigd said it was serving:\n{out}")
+        expect(w in out, f"{case}: the message does not name {w!r}:\n{out}")
+    expect("serving host" not in out, f"{case}: volmigd said it was serving:\n{out}")
     if pool_dir:
-        check(not os.path.exists(pool_dir), f"{case}: volmigd created the pool {pool_dir} although it refused to start")
+        expect(not os.path.exists(pool_dir), f"{case}: volmigd created the pool {pool_dir} although it refused to start")
 
 
 def main(lab):
@@ -112,12 +107,12 @@ def main(lab):
 
     # A configuration file that does not exist.
     r = subprocess.run([lab.volmigd, "--config", os.path.join(lab.dir, "nowhere.conf")], capture_output=True, text=True, timeout=20)
-    check(r.returncode == 2 and "nowhere.conf" in r.stderr, f"missing config file: exit {r.returncode}, said {r.stderr!r}")
+    expect(r.returncode == 2 and "nowhere.conf" in r.stderr, f"missing config file: exit {r.returncode}, said {r.stderr!r}")
     # Bad arguments.
     r = subprocess.run([lab.volmigd, "--bogus"], capture_output=True, text=True, timeout=20)
-    check(r.returncode == 2 and "--bogus" in r.stderr, f"unknown argument: exit {r.returncode}, said {r.stderr!r}")
+    expect(r.returncode == 2 and "--bogus" in r.stderr, f"unknown argument: exit {r.returncode}, said {r.stderr!r}")
     r = subprocess.run([lab.volmigd], capture_output=True, text=True, timeout=20)
-    check(r.returncode == 2 and "--config" in r.stderr, f"no --config: exit {r.returncode}, said {r.stderr!r}")
+    expect(r.returncode == 2 and "--config" in r.stderr, f"no --config: exit {r.returncode}, said {r.stderr!r}")
 
     # The port is in use: by a plain listening socket, then by another volmigd.
     with socket.socket() as s:
@@ -146,19 +141,14 @@ def main(lab):
                 answered_by_second += 1
         second.terminate()
         out = "\n".join(second.communicate(timeout=15)[0].splitlines()[:4])
-        check(False, "port-of-a-daemon: a second volmigd started on the port of a running one (both listen on "
+        expect(False, "port-of-a-daemon: a second volmigd started on the port of a running one (both listen on "
                      f"127.0.0.1:{first.port}; {answered_by_second} of 40 requests meant for host-first were answered by it); it said:\n{out}")
     else:
         out = second.communicate()[0]
-        check(code in (1, 2), f"port-of-a-daemon: the second volmigd exited {code}, expected 1 or 2:\n{out}")
-        check(f"cannot listen on 127.0.0.1:{first.port}" in out, f"port-of-a-daemon: the message does not name the address:\n{out}")
-    check(first.running(), "the first daemon stopped when a second one tried its port")
-    check(first.request("GET", "/v3/volumes") == {"volumes": []}, "the first daemon does not answer after the second one's attempt")
+        expect(code in (1, 2), f"port-of-a-daemon: the second volmigd exited {code}, expected 1 or 2:\n{out}")
+        expect(f"cannot listen on 127.0.0.1:{first.port}" in out, f"port-of-a-daemon: the message does not name the address:\n{out}")
+    expect(first.running(), "the first daemon stopped when a second one tried its port")
+    expect(first.request("GET", "/v3/volumes") == {"volumes": []}, "the first daemon does not answer after the second one's attempt")
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        main(lab)
-        if failures:
-            print(f"FAIL: {len(failures)} check(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
-            sys.exit(1)
-    print("PASS")
+    run_scenario(main)

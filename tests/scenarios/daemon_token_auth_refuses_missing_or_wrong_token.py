@@ -5,33 +5,18 @@ the failure (without echoing the token); with the right one it answers 200. GET 
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 
-from volmig_lab import Lab
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, http as http_request, run_scenario
 
 TOKEN = "s3cret-admin-token"
 WRONG = "not-the-token-42"
 
 
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
-
-
 def http(method, url, token=None, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Accept", "application/json")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token is not None:
-        req.add_header("X-Auth-Token", token)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    status, _, raw = http_request(method, url, body=body, token=token)
+    return status, raw
 
 
 def expect_401(status, raw, what):
@@ -93,11 +78,4 @@ def main(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            main(lab)
-        except BaseException:
-            for d in lab.daemons:
-                print(f"--- log of {d.host}:\n{d.log_tail()}", file=sys.stderr)
-            raise
-    print("PASS")
+    run_scenario(main)

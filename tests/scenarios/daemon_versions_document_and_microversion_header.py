@@ -6,26 +6,14 @@ header with 400. Over real HTTP."""
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
-
-from volmig_lab import Lab
 
 
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, http as http_request, run_scenario
 
 
 def http(method, url, headers=None, data=None):
-    req = urllib.request.Request(url, data=data, method=method)
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
+    return http_request(method, url, raw=data, headers=headers, content_type=None)
 
 
 def main(lab):
@@ -108,11 +96,4 @@ def main(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            main(lab)
-        except BaseException:
-            for d in lab.daemons:
-                print(f"--- log of {d.host}:\n{d.log_tail()}", file=sys.stderr)
-            raise
-    print("PASS")
+    run_scenario(main)

@@ -5,28 +5,15 @@ directory), show, list, detail, extend (the file grows), delete (the file is gon
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 
-from volmig_lab import GiB, Lab
+from volmig_lab import GiB
 
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from scenario_support import check, http as http_request, run_scenario
 
 
 def http(method, url, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Accept", "application/json")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            status, raw = r.status, r.read()
-    except urllib.error.HTTPError as e:
-        status, raw = e.code, e.read()
+    status, _, raw = http_request(method, url, body=body)
     return status, (json.loads(raw) if raw else None)
 
 
@@ -114,11 +101,4 @@ def main(lab):
 
 
 if __name__ == "__main__":
-    with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
-        try:
-            main(lab)
-        except BaseException:
-            for d in lab.daemons:
-                print(f"--- log of {d.host}:\n{d.log_tail()}", file=sys.stderr)
-            raise
-    print("PASS")
+    run_scenario(main)

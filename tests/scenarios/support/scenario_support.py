@@ -1,5 +1,5 @@
-"""Setup shared by the migration and fault scenario scripts (tests/scenarios/*.py): running a
-scenario in a lab, check/expect, two peered daemons, a source volume holding a known pattern,
+"""Setup shared by the scenario scripts (tests/scenarios/*.py): running a scenario in a lab,
+check/expect, one HTTP request with urllib, two peered daemons, a source volume holding a known pattern,
 waiting on a migration, pool helpers and a loopback listener for fake peers. The checks that
 make a scenario stay in its own script.
 
@@ -8,11 +8,14 @@ Kept outside tests/scenarios/ itself, whose every *.py is a ctest test; a script
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 """
 import copy
+import json
 import os
 import socket
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 from volmig_lab import ApiError, GiB, MiB, Lab, sha256_of, write_pattern_volume
 
@@ -29,10 +32,11 @@ def check(cond, what):
 
 
 def expect(cond, what):
-    """Records `what` as a problem unless `cond` holds, and lets the scenario go on."""
+    """Records `what` as a problem unless `cond` holds, and lets the scenario go on; returns cond."""
     if not cond:
         PROBLEMS.append(what)
         print(f"problem: {what}", file=sys.stderr)
+    return cond
 
 
 def raise_problems():
@@ -42,17 +46,38 @@ def raise_problems():
 
 
 def run_scenario(scenario):
-    """Runs scenario(lab) in a new lab of $VOLMIGD daemons; prints PASS, or FAIL with the
-    daemons' log tails and exits 1."""
+    """Runs scenario(lab) in a new lab of $VOLMIGD daemons; prints PASS, or FAIL (a failed
+    check, an API error, or problems expect() recorded) with the daemons' log tails and exits 1."""
     with Lab(volmigd=os.environ["VOLMIGD"]) as lab:
         try:
             scenario(lab)
+            raise_problems()
         except Exception as e:  # a failed check or an API error: say what, and show the daemons' logs
             print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
             for d in lab.daemons:
                 print(f"--- {d.host} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
             sys.exit(1)
     print("PASS")
+
+
+def http(method, url, body=None, raw=None, headers=None, token=None, content_type="application/json"):
+    """One request as an API client sends it (Accept: application/json; `body` as JSON or `raw`
+    bytes with `content_type`, none if None; X-Auth-Token if `token` is not None; then `headers`).
+    Returns (status, response headers, body bytes), error statuses included."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Accept", "application/json")
+    if data is not None and content_type is not None:
+        req.add_header("Content-Type", content_type)
+    if token is not None:
+        req.add_header("X-Auth-Token", token)
+    for key, value in (headers or {}).items():
+        req.add_header(key, value)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
 
 
 def daemon_pair(lab, a_backends=THIN, b_backends=THIN, a_defaults=None, start=True):
