@@ -147,45 +147,39 @@ Status VolumeStore::update(const VolumeRecord& r) {
     return success();
 }
 
-Result<std::optional<VolumeRecord>> VolumeStore::get(const std::string& id) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    try {
-        Row row;
-        std::string key = id;
-        Poco::Data::Statement st(*session_);
-        st << "SELECT id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path, project_id, error, description, name_id, migration_status, moved_to FROM volumes"
-              " WHERE id = ?",
-            into(row.id), into(row.name), into(row.backend), into(row.size), into(row.location), into(row.status),
-            into(row.created_at), into(row.updated_at), into(row.metadata), into(row.attached_path), into(row.project_id), into(row.error), into(row.description), into(row.name_id),
-            into(row.migration_status), into(row.moved_to), use(key);
-        if (st.execute() == 0) return std::optional<VolumeRecord>();
-        return std::optional<VolumeRecord>(row.to_record());
-    } catch (const Poco::Exception& e) {
-        return db_error("read volume " + id, e);
-    }
-}
-
-Result<std::vector<VolumeRecord>> VolumeStore::list(const std::string& backend) {
+Result<std::vector<VolumeRecord>> VolumeStore::query(const std::string& what, const std::string& where, std::vector<std::string> args) {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<VolumeRecord> out;
     try {
         Row row;
-        std::string filter = backend;
         Poco::Data::Statement st(*session_);
-        st << "SELECT id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path, project_id, error, description, name_id, migration_status, moved_to FROM volumes"
-              " WHERE (? = '' OR backend = ?) ORDER BY created_at, id",
-            into(row.id), into(row.name), into(row.backend), into(row.size), into(row.location), into(row.status),
-            into(row.created_at), into(row.updated_at), into(row.metadata), into(row.attached_path), into(row.project_id), into(row.error), into(row.description), into(row.name_id),
-            into(row.migration_status), into(row.moved_to), use(filter), use(filter),
-            range(0, 1);
+        st << "SELECT id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path, project_id, error,"
+              " description, name_id, migration_status, moved_to FROM volumes WHERE "
+           << where << " ORDER BY created_at, id";
+        for (auto& a : args) st, use(a);
+        st, into(row.id), into(row.name), into(row.backend), into(row.size), into(row.location), into(row.status), into(row.created_at),
+            into(row.updated_at), into(row.metadata), into(row.attached_path), into(row.project_id), into(row.error), into(row.description),
+            into(row.name_id), into(row.migration_status), into(row.moved_to), range(0, 1);
         while (!st.done()) {
             if (st.execute() == 0) break;
             out.push_back(row.to_record());
         }
     } catch (const Poco::Exception& e) {
-        return db_error("list volumes", e);
+        return db_error(what, e);
     }
     return out;
+}
+
+Result<std::optional<VolumeRecord>> VolumeStore::get(const std::string& id) {
+    auto rows = query("read volume " + id, "id = ?", {id});
+    if (!rows) return rows.take_error();
+    if (rows->empty()) return std::optional<VolumeRecord>();
+    return std::optional<VolumeRecord>(rows->front());
+}
+
+Result<std::vector<VolumeRecord>> VolumeStore::list(const std::string& backend) {
+    if (backend.empty()) return query("list volumes", "1 = 1", {});
+    return query("list volumes", "backend = ?", {backend});
 }
 
 Status VolumeStore::remove(const std::string& id) {

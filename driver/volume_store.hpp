@@ -80,6 +80,8 @@ public:
 private:
     VolumeStore() = default;
     Status migrate();
+    // The volumes matching `where` (SQL with ? placeholders bound to `args`), oldest first.
+    Result<std::vector<VolumeRecord>> query(const std::string& what, const std::string& where, std::vector<std::string> args);
 
     std::mutex mutex_;
     std::unique_ptr<Poco::Data::Session> session_;
