@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 # Why each package:
 #   build-essential cmake pkg-config   the C++17 toolchain and CMake
 #   libpoco-dev                        HTTP server, SQLite through Poco::Data
+#   libsqlite3-dev                     SQLite's commit hook (the volume store's group commit)
 #   nlohmann-json3-dev                 JSON documents (reports, API bodies, extent maps)
 #   libcurl4-openssl-dev               the peer client
 #   libboost-dev                       Boost.Process (header-only) for dd, lvm2, losetup...
@@ -19,7 +20,7 @@ cd "$(dirname "$0")/.."
 #   python3                            the bench, the main job, the conformance suite, scenario tests
 #   python3-cinderclient               the test that standard OpenStack tooling works against volmigd
 #   curl                               the CLI scenario tests talk HTTP with it
-PACKAGES=(build-essential cmake pkg-config libpoco-dev nlohmann-json3-dev libcurl4-openssl-dev
+PACKAGES=(build-essential cmake pkg-config libpoco-dev libsqlite3-dev nlohmann-json3-dev libcurl4-openssl-dev
           libboost-dev doctest-dev libxxhash-dev util-linux coreutils e2fsprogs xfsprogs python3
           python3-cinderclient curl)
 PACKAGES+=(${VOLMIG_EXTRA_PACKAGES:-})
