@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "api/log.hpp"
+
 namespace volmig {
 
 namespace {
@@ -58,6 +60,15 @@ ApiResponse method_not_allowed(const std::string& allowed) {
 }
 
 std::string gib(uint64_t bytes) { return std::to_string((bytes + kGiB - 1) / kGiB); }
+
+// Compares a presented token with the secret in a time that does not depend on where they
+// differ (only on the length, which is no secret worth keeping).
+bool same_secret(const std::string& presented, const std::string& secret) {
+    if (secret.empty() || presented.size() != secret.size()) return false;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < secret.size(); ++i) diff |= static_cast<unsigned char>(presented[i] ^ secret[i]);
+    return diff == 0;
+}
 
 }  // namespace
 
@@ -209,7 +220,20 @@ ApiResponse RestApi::handle(const ApiRequest& request) {
     return response;
 }
 
+std::optional<ApiResponse> RestApi::authorize(const ApiRequest& head) const {
+    const DaemonConfig& config = service_.config();
+    if (config.noauth) return std::nullopt;
+    if (head.method == "GET" && split_path(head.path).empty()) return std::nullopt;  // the versions document
+    const std::string token = head.header("x-auth-token");
+    if (same_secret(token, config.auth_token)) return std::nullopt;
+    if (log_)
+        log_(std::string("authentication failed: ") + (token.empty() ? "no X-Auth-Token" : "wrong X-Auth-Token") + " for " + head.method +
+             " " + printable(head.path));
+    return error_response(401, "authentication required: send X-Auth-Token with the daemon's auth_token");
+}
+
 ApiResponse RestApi::route(const ApiRequest& request, const std::string& version) {
+    if (auto refused = authorize(request)) return *refused;
     const auto parts = split_path(request.path);
     if (parts.empty()) {
         if (request.method != "GET") return method_not_allowed("GET");
@@ -224,14 +248,6 @@ ApiResponse RestApi::route(const ApiRequest& request, const std::string& version
                      {"links", {{{"rel", "self"}, {"href", request.base_url + "/v3/"}}}},
                      {"media-types", {{{"base", "application/json"}, {"type", "application/vnd.openstack.volume+json;version=3"}}}}}}}};
         return r;
-    }
-    // Everything else needs the token, unless noauth.
-    const DaemonConfig& config = service_.config();
-    if (!config.noauth && request.header("x-auth-token") != config.auth_token) {
-        if (log_)
-            log_(std::string("authentication failed: ") + (request.header("x-auth-token").empty() ? "no X-Auth-Token" : "wrong X-Auth-Token") +
-                 " for " + request.method + " " + request.path);
-        return error_response(401, "authentication required: send X-Auth-Token with the daemon's auth_token");
     }
     if (parts[0] == "metrics" && parts.size() == 1) {
         if (request.method != "GET") return method_not_allowed("GET");

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +52,13 @@ public:
     RestApi(VolumeService& service, Metrics& metrics, std::function<void(const std::string&)> log);
 
     ApiResponse handle(const ApiRequest& request);
+
+    // Whether the request may be served: nullopt when it may (GET / needs no token, nor does
+    // anything under auth_strategy = noauth), else the 401 answer to send (the failure is
+    // logged). Reads only the method, path and headers: the HTTP server calls it on the request
+    // head, before it reads a body, for every route including the streaming ones; handle()
+    // calls it too, for callers without a server.
+    std::optional<ApiResponse> authorize(const ApiRequest& head) const;
 
     void add_action(const std::string& name, ActionHandler handler) { actions_[name] = std::move(handler); }
     void add_view_decorator(ViewDecorator decorator) { decorators_.push_back(std::move(decorator)); }

@@ -123,6 +123,39 @@ TEST_CASE("with auth_strategy = token, requests need the right X-Auth-Token; fai
     CHECK(a.log[1].find("wrong X-Auth-Token") != std::string::npos);
 }
 
+TEST_CASE("authorize() decides from the head alone: GET / is open, anything else needs the token, noauth needs none") {
+    Api a(false);
+    auto head = [](const std::string& method, const std::string& path, const std::string& token) {
+        ApiRequest r;
+        r.method = method;
+        r.path = path;
+        if (!token.empty()) r.headers["x-auth-token"] = token;
+        return r;
+    };
+    CHECK_FALSE(a.api->authorize(head("GET", "/", "")).has_value());
+    auto post_root = a.api->authorize(head("POST", "/", ""));
+    REQUIRE(post_root.has_value());
+    CHECK(post_root->status == 401);
+    auto stream = a.api->authorize(head("POST", "/volmig/v1/streams/x", "s3cre"));
+    REQUIRE(stream.has_value());
+    CHECK(stream->status == 401);
+    CHECK(a.api->authorize(head("POST", "/v3/p/volumes", "s3cret\n")).has_value());
+    CHECK_FALSE(a.api->authorize(head("POST", "/v3/p/volumes", "s3cret")).has_value());
+    CHECK_FALSE(a.api->authorize(head("DELETE", "/volmig/v1/streams/x", "s3cret")).has_value());
+    REQUIRE(a.log.size() == 3);
+    CHECK(a.log[1].find("wrong X-Auth-Token for POST /volmig/v1/streams/x") != std::string::npos);
+
+    Api open(true);
+    CHECK_FALSE(open.api->authorize(head("POST", "/v3/p/volumes", "")).has_value());
+}
+
+TEST_CASE("authentication failures log the path with control and non-ASCII bytes escaped") {
+    Api a(false);
+    CHECK(a.call("GET", "/v3/\x1b[2J\xff\n").status == 401);
+    REQUIRE(a.log.size() == 1);
+    CHECK(a.log[0].find("/v3/\\x1b[2J\\xff\\x0a") != std::string::npos);
+}
+
 TEST_CASE("routes answer with and without the project id, and unknown routes or methods are 404 and 405") {
     Api a;
     const std::string id = a.create(R"({"volume": {"size": 1}})");
