@@ -64,7 +64,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     if (!schema.ok()) return schema.error();
     d->migrations_->install(*d->api_, *d->server_);
     d->migrations_->resume_after_restart();
-    Status listening = d->server_->start(d->config_.listen, d->config_.port, d->config_.http_threads);
+    Status listening = d->server_->start(d->config_.listen, d->config_.port, d->config_.http.threads);
     if (!listening.ok()) return listening.error();
     if (log)
         log("serving host " + d->config_.host + " on http://" + d->config_.listen + ":" + std::to_string(d->server_->port()) + " with " +

@@ -4,10 +4,51 @@
 
 namespace volmig {
 
+namespace {
+
+Result<uint64_t> size_in_range(const ConfigSection& d, const std::string& key, uint64_t fallback, uint64_t min, uint64_t max) {
+    auto v = d.size(key, fallback);
+    if (!v) return v;
+    if (*v < min || *v > max)
+        return Error{d.where(key) + ": " + std::to_string(*v) + " bytes is outside " + std::to_string(min) + " to " + std::to_string(max),
+                     ErrorKind::invalid};
+    return v;
+}
+
+Result<HttpLimits> read_http_limits(const ConfigSection& d) {
+    HttpLimits h;
+    auto threads = d.integer("http_threads", h.threads, 16, 16384);
+    if (!threads) return threads.take_error();
+    h.threads = static_cast<unsigned>(*threads);
+    auto per_client = d.integer("max_connections_per_client", h.max_connections_per_client, 1, h.threads);
+    if (!per_client) return per_client.take_error();
+    h.max_connections_per_client = static_cast<unsigned>(*per_client);
+    auto body = size_in_range(d, "max_request_body_size", h.max_request_body_size, 1 << 10, 64 << 20);
+    if (!body) return body.take_error();
+    h.max_request_body_size = *body;
+    auto header = size_in_range(d, "max_header_size", h.max_header_size, 1 << 10, 1 << 20);
+    if (!header) return header.take_error();
+    h.max_header_size = *header;
+    auto socket_timeout = d.integer("client_socket_timeout", 10, 1, 3600);
+    if (!socket_timeout) return socket_timeout.take_error();
+    h.client_socket_timeout = std::chrono::seconds(*socket_timeout);
+    auto keepalive = d.integer("client_keepalive_timeout", 5, 0, 3600);
+    if (!keepalive) return keepalive.take_error();
+    h.client_keepalive_timeout = std::chrono::seconds(*keepalive);
+    auto stream = d.integer("stream_socket_timeout", 600, 10, 86400);
+    if (!stream) return stream.take_error();
+    h.stream_socket_timeout = std::chrono::seconds(*stream);
+    return h;
+}
+
+}  // namespace
+
 Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     const ConfigSection& d = file.section("DEFAULT");
     Status known = d.only({"host", "listen", "port", "auth_strategy", "auth_token", "state_path", "enabled_backends", "http_threads",
-                           "migration_workers", "volume_copy_bps_limit", "peer_timeout"});
+                           "migration_workers", "volume_copy_bps_limit", "peer_timeout", "max_connections_per_client",
+                           "max_request_body_size", "max_header_size", "client_socket_timeout", "client_keepalive_timeout",
+                           "stream_socket_timeout"});
     if (!known.ok()) return known.error();
     DaemonConfig c;
     char hostname[256] = "localhost";
@@ -28,9 +69,9 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     auto state = d.required("state_path");
     if (!state) return state.take_error();
     c.state_path = *state;
-    auto threads = d.integer("http_threads", 16, 2, 256);
-    if (!threads) return threads.take_error();
-    c.http_threads = static_cast<unsigned>(*threads);
+    auto http = read_http_limits(d);
+    if (!http) return http.take_error();
+    c.http = *http;
     auto workers = d.integer("migration_workers", 2, 1, 64);
     if (!workers) return workers.take_error();
     c.migration_workers = static_cast<unsigned>(*workers);

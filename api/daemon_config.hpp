@@ -11,6 +11,8 @@
 //   enabled_backends = a, b
 //   volume_copy_bps_limit = 0     throttle migration copies (bytes/s, suffixes allowed; 0 = off)
 //   peer_timeout = 30             seconds for each call to a peer
+//   http_threads, max_connections_per_client, max_request_body_size, max_header_size,
+//   client_socket_timeout, client_keepalive_timeout, stream_socket_timeout: HttpLimits below
 //   [<backend>] sparse_copy = auto|never   operator policy for sparse copies onto/from it
 //   [peers]
 //   host-b = http://10.0.0.2:8776 other daemons by host name
@@ -26,6 +28,18 @@
 
 namespace volmig {
 
+// What the HTTP server lets a client hold (etc/volmig.conf says why each default).
+struct HttpLimits {
+    unsigned threads = 1024;                     // http_threads: connections served at once, one thread each
+    unsigned max_connections_per_client = 64;    // open connections from one client address
+    uint64_t max_request_body_size = 112 << 10;  // JSON request bodies (Cinder's osapi_max_request_body_size)
+    uint64_t max_header_size = 32 << 10;         // a request's line and headers together
+    // A request's head and JSON body must arrive within this, and a response be taken within it.
+    std::chrono::seconds client_socket_timeout{10};
+    std::chrono::seconds client_keepalive_timeout{5};  // an idle keep-alive connection is closed after it; 0: no keep-alive
+    std::chrono::seconds stream_socket_timeout{600};   // a streaming route's (migration stream's) read timeout
+};
+
 struct DaemonConfig {
     std::string host;
     std::string listen = "127.0.0.1";
@@ -34,7 +48,7 @@ struct DaemonConfig {
     std::string auth_token;
     std::string state_path;
     std::map<std::string, std::string> peers;  // host name -> base URL (no trailing slash)
-    unsigned http_threads = 16;
+    HttpLimits http;
     unsigned migration_workers = 2;
     uint64_t volume_copy_bps_limit = 0;       // migration copies, source bytes per second; 0 = unlimited
     std::chrono::seconds peer_timeout{30};    // each call to a peer (not the stream, which has a stall timeout)

@@ -1,0 +1,85 @@
+// api/daemon_config: the [DEFAULT] options of the HTTP server's limits, their defaults, and the
+// refusal of bad values with the file, line and key.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "api/daemon_config.hpp"
+
+using namespace volmig;
+
+namespace {
+
+const std::string kBase = "[DEFAULT]\nhost = host-a\nauth_strategy = noauth\nstate_path = /nonexistent\nenabled_backends = thin\n";
+
+Result<DaemonConfig> read(const std::string& extra) {
+    auto file = ConfigFile::parse(kBase + extra, "test.conf");
+    REQUIRE_MESSAGE(file.ok(), (file.ok() ? "" : file.error().message));
+    return read_daemon_config(*file);
+}
+
+}  // namespace
+
+TEST_CASE("daemon config: the HTTP limits default to what etc/volmig.conf documents") {
+    auto c = read("");
+    REQUIRE(c.ok());
+    auto example = ConfigFile::load(std::string(VOLMIG_SOURCE_DIR) + "/etc/volmig.conf");
+    REQUIRE(example.ok());
+    auto documented = read_daemon_config(*example);
+    REQUIRE_MESSAGE(documented.ok(), (documented.ok() ? "" : documented.error().message));
+    CHECK(documented->http.threads == c->http.threads);
+    CHECK(documented->http.max_connections_per_client == c->http.max_connections_per_client);
+    CHECK(documented->http.max_request_body_size == c->http.max_request_body_size);
+    CHECK(documented->http.max_header_size == c->http.max_header_size);
+    CHECK(documented->http.client_socket_timeout == c->http.client_socket_timeout);
+    CHECK(documented->http.client_keepalive_timeout == c->http.client_keepalive_timeout);
+    CHECK(documented->http.stream_socket_timeout == c->http.stream_socket_timeout);
+    CHECK(c->http.threads == 1024);
+    CHECK(c->http.max_connections_per_client == 64);
+    CHECK(c->http.max_request_body_size == 114688);
+    CHECK(c->http.max_header_size == 32768);
+    CHECK(c->http.client_socket_timeout == std::chrono::seconds(10));
+    CHECK(c->http.client_keepalive_timeout == std::chrono::seconds(5));
+    CHECK(c->http.stream_socket_timeout == std::chrono::seconds(600));
+}
+
+TEST_CASE("daemon config: the HTTP limits are read, sizes with suffixes") {
+    auto c = read("http_threads = 64\nmax_connections_per_client = 8\nmax_request_body_size = 1M\nmax_header_size = 8K\n"
+                  "client_socket_timeout = 3\nclient_keepalive_timeout = 0\nstream_socket_timeout = 60\n");
+    REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+    CHECK(c->http.threads == 64);
+    CHECK(c->http.max_connections_per_client == 8);
+    CHECK(c->http.max_request_body_size == 1 << 20);
+    CHECK(c->http.max_header_size == 8 << 10);
+    CHECK(c->http.client_socket_timeout == std::chrono::seconds(3));
+    CHECK(c->http.client_keepalive_timeout == std::chrono::seconds(0));
+    CHECK(c->http.stream_socket_timeout == std::chrono::seconds(60));
+}
+
+TEST_CASE("daemon config: bad HTTP limits are refused with the key and line") {
+    struct Case {
+        std::string line;
+        std::string key;
+    };
+    for (const Case& c : std::initializer_list<Case>{
+             {"http_threads = 8", "http_threads"},                      // below the 16 it needs
+             {"http_threads = lots", "http_threads"},
+             {"max_connections_per_client = 0", "max_connections_per_client"},
+             {"max_connections_per_client = 2000", "max_connections_per_client"},  // more than http_threads
+             {"max_request_body_size = 100", "max_request_body_size"},  // below 1 KiB
+             {"max_request_body_size = 1G", "max_request_body_size"},
+             {"max_request_body_size = big", "max_request_body_size"},
+             {"max_header_size = 2M", "max_header_size"},
+             {"client_socket_timeout = 0", "client_socket_timeout"},
+             {"client_socket_timeout = -1", "client_socket_timeout"},
+             {"client_keepalive_timeout = 1h", "client_keepalive_timeout"},
+             {"stream_socket_timeout = 5", "stream_socket_timeout"},
+         }) {
+        CAPTURE(c.line);
+        auto r = read(c.line + "\n");
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().kind == ErrorKind::invalid);
+        CHECK(r.error().message.find("[DEFAULT] " + c.key) != std::string::npos);
+        CHECK(r.error().message.find("test.conf line 6") != std::string::npos);
+    }
+}
