@@ -58,13 +58,13 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
         r.body = {{"plan", migration_plan_to_json(*plan)}};
         return r;
     });
-    d->server_ = std::make_unique<HttpServer>(*d->api_, log);
+    d->server_ = std::make_unique<HttpServer>(*d->api_, *d->metrics_, d->config_.http, log);
     d->migrations_ = std::make_unique<MigrationService>(*d->service_, *d->peers_, *d->metrics_, log);
     Status schema = d->migrations_->initialize();
     if (!schema.ok()) return schema.error();
     d->migrations_->install(*d->api_, *d->server_);
     d->migrations_->resume_after_restart();
-    Status listening = d->server_->start(d->config_.listen, d->config_.port, d->config_.http.threads);
+    Status listening = d->server_->start(d->config_.listen, d->config_.port);
     if (!listening.ok()) return listening.error();
     if (log)
         log("serving host " + d->config_.host + " on http://" + d->config_.listen + ":" + std::to_string(d->server_->port()) + " with " +

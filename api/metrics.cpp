@@ -22,6 +22,13 @@ std::string Metrics::render() {
             << "# TYPE volmig_http_errors_total counter\n"
             << "volmig_http_errors_total " << errors_ << "\n";
     }
+    out << "# HELP volmig_http_connections Open HTTP connections.\n# TYPE volmig_http_connections gauge\n"
+        << "volmig_http_connections " << connections_open_.load() << "\n"
+        << "# HELP volmig_http_connections_refused_total Connections closed at once: their client address had "
+           "max_connections_per_client open (per_client), or all http_threads were taken (server_full).\n"
+        << "# TYPE volmig_http_connections_refused_total counter\n"
+        << "volmig_http_connections_refused_total{reason=\"per_client\"} " << refused_per_client_.load() << "\n"
+        << "volmig_http_connections_refused_total{reason=\"server_full\"} " << refused_server_full_.load() << "\n";
     out << "# HELP volmig_copies_running Volume copies in progress.\n# TYPE volmig_copies_running gauge\n"
         << "volmig_copies_running " << copies_running_.load() << "\n"
         << "# HELP volmig_copied_bytes_total Bytes copied by migrations.\n# TYPE volmig_copied_bytes_total counter\n"

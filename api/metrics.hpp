@@ -10,9 +10,21 @@
 
 namespace volmig {
 
+// Why the HTTP server closed a connection at once, without reading from it.
+enum class ConnectionRefusal {
+    per_client,   // its client address already had max_connections_per_client open
+    server_full,  // every one of http_threads was serving a connection
+};
+
 class Metrics {
 public:
     void record_request(const std::string& method, int status);
+    void connection_opened() { ++connections_open_; }
+    void connection_closed() { --connections_open_; }
+    void connection_refused(ConnectionRefusal reason) {
+        ++(reason == ConnectionRefusal::per_client ? refused_per_client_ : refused_server_full_);
+    }
+    int64_t connections_open() const { return connections_open_.load(); }
     void add_copied_bytes(uint64_t n) { copied_bytes_ += n; }
     void copy_started() { ++copies_running_; }
     void copy_finished() { --copies_running_; }
@@ -29,6 +41,9 @@ private:
     uint64_t errors_ = 0;
     std::atomic<uint64_t> copied_bytes_{0};
     std::atomic<int64_t> copies_running_{0};
+    std::atomic<int64_t> connections_open_{0};
+    std::atomic<uint64_t> refused_per_client_{0};
+    std::atomic<uint64_t> refused_server_full_{0};
     GaugeSource gauges_;
 };
 
