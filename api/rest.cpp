@@ -136,7 +136,7 @@ RestApi::RestApi(VolumeService& service, Metrics& metrics, std::function<void(co
     });
 }
 
-nlohmann::json RestApi::volume_view(const VolumeRecord& r, const std::string& base_url, const std::string& project_id) {
+nlohmann::json RestApi::undecorated_view(const VolumeRecord& r, const std::string& base_url, const std::string& project_id) {
     Backend* backend = service_.backends().find(r.backend);
     auto metadata = nlohmann::json::parse(r.metadata, nullptr, false);
     if (metadata.is_discarded() || !metadata.is_object()) metadata = nlohmann::json::object();
@@ -188,8 +188,24 @@ nlohmann::json RestApi::volume_view(const VolumeRecord& r, const std::string& ba
         v["volmig:data_percent"] = nullptr;
     }
     v["volmig:error"] = r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error);
-    for (auto& decorate : decorators_) decorate(r, v);
     return v;
+}
+
+nlohmann::json RestApi::volume_view(const VolumeRecord& r, const std::string& base_url, const std::string& project_id) {
+    auto views = volume_views({r}, base_url, project_id);
+    return std::move(views.front());
+}
+
+std::vector<nlohmann::json> RestApi::volume_views(const std::vector<VolumeRecord>& records, const std::string& base_url,
+                                                  const std::string& project_id) {
+    std::vector<nlohmann::json> views;
+    views.reserve(records.size());
+    for (const auto& r : records) {
+        views.push_back(undecorated_view(r, base_url, project_id));
+        for (auto& decorate : decorators_) decorate(r, views.back());
+    }
+    for (auto& decorate : views_decorators_) decorate(records, views);
+    return views;
 }
 
 ApiResponse RestApi::handle(const ApiRequest& request) {
@@ -316,10 +332,10 @@ ApiResponse RestApi::volumes(const ApiRequest& request, const std::string& proje
         auto records = service_.list(filter);
         if (!records) return error_response(records.error());
         nlohmann::json items = nlohmann::json::array();
-        for (const auto& r : *records) {
-            if (detail) {
-                items.push_back(volume_view(r, request.base_url, project_id));
-            } else {
+        if (detail) {
+            for (auto& view : volume_views(*records, request.base_url, project_id)) items.push_back(std::move(view));
+        } else {
+            for (const auto& r : *records) {
                 const std::string self = request.base_url + "/v3/" + (project_id.empty() ? "" : project_id + "/") + "volumes/" + r.id;
                 items.push_back({{"id", r.id},
                                  {"name", r.name.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.name)},
@@ -327,7 +343,8 @@ ApiResponse RestApi::volumes(const ApiRequest& request, const std::string& proje
             }
         }
         ApiResponse resp;
-        resp.body = {{"volumes", items}};
+        resp.body = nlohmann::json::object();
+        resp.body["volumes"] = std::move(items);
         return resp;
     }
     const std::string& id = rest[0];

@@ -156,6 +156,27 @@ TEST_CASE("authentication failures log the path with control and non-ASCII bytes
     CHECK(a.log[0].find("/v3/\\x1b[2J\\xff\\x0a") != std::string::npos);
 }
 
+TEST_CASE("a listing's views are decorated once for all: ViewsDecorator gets every record, views in order") {
+    Api a;
+    const std::string one = a.create(R"({"volume": {"size": 1, "name": "one"}})");
+    const std::string two = a.create(R"({"volume": {"size": 1, "name": "two"}})");
+    int calls = 0;
+    a.api->add_views_decorator([&](const std::vector<VolumeRecord>& records, std::vector<nlohmann::json>& views) {
+        ++calls;
+        REQUIRE(records.size() == views.size());
+        for (size_t i = 0; i < records.size(); ++i) views[i]["test:batch"] = records[i].id;
+    });
+    auto list = a.call("GET", "/v3/p/volumes/detail");
+    REQUIRE(list.status == 200);
+    CHECK(calls == 1);
+    REQUIRE(list.body["volumes"].size() == 2);
+    for (const auto& v : list.body["volumes"]) CHECK(v["test:batch"] == v["id"]);
+    auto show = a.call("GET", "/v3/p/volumes/" + two);
+    CHECK(calls == 2);
+    CHECK(show.body["volume"]["test:batch"] == two);
+    (void)one;
+}
+
 TEST_CASE("routes answer with and without the project id, and unknown routes or methods are 404 and 405") {
     Api a;
     const std::string id = a.create(R"({"volume": {"size": 1}})");
