@@ -1,5 +1,7 @@
 #include "api/rest.hpp"
 
+#include "api/json_input.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -59,6 +61,24 @@ ApiResponse method_not_allowed(const std::string& allowed) {
 
 std::string gib(uint64_t bytes) { return std::to_string((bytes + kGiB - 1) / kGiB); }
 
+// ?metadata={"k": "v"} as Cinder takes it: JSON, or the Python literal cinderclient sends
+// ({'k': 'v'}).
+Result<std::map<std::string, std::string>> metadata_filter(const std::string& text) {
+    auto doc = parse_json_bounded(text, 2);
+    if (!doc) {
+        std::string quoted = text;
+        std::replace(quoted.begin(), quoted.end(), '\'', '"');
+        doc = parse_json_bounded(quoted, 2);
+    }
+    if (!doc || !doc->is_object()) return Error{"metadata must be an object of strings, as {\"key\": \"value\"}", ErrorKind::invalid};
+    std::map<std::string, std::string> out;
+    for (const auto& [key, value] : doc->items()) {
+        if (!value.is_string()) return Error{"metadata." + key.substr(0, 64) + " must be a string", ErrorKind::invalid};
+        out[key] = value.get<std::string>();
+    }
+    return out;
+}
+
 }  // namespace
 
 ApiResponse error_response(int status, const std::string& message) {
@@ -73,6 +93,7 @@ ApiResponse error_response(const Error& error) {
         case ErrorKind::invalid:
         case ErrorKind::refused: return error_response(400, error.message);
         case ErrorKind::not_found: return error_response(404, error.message);
+        case ErrorKind::conflict: return error_response(409, error.message);
         default: return error_response(500, error.message);
     }
 }
@@ -135,7 +156,7 @@ nlohmann::json RestApi::volume_view(const VolumeRecord& r, const std::string& ba
         {"name", r.name.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.name)},
         {"description", r.description.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.description)},
         {"size", std::stoull(gib(r.size))},
-        {"status", r.status},
+        {"status", to_string(r.status)},
         {"attachments", nlohmann::json::array()},
         {"metadata", metadata},
         {"created_at", r.created_at},
@@ -158,10 +179,10 @@ nlohmann::json RestApi::volume_view(const VolumeRecord& r, const std::string& ba
         {"consumes_quota", true},
         {"user_id", nullptr},
         {"replication_status", nullptr},
-        {"migration_status", r.migration_status.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status)},
+        {"migration_status", r.migration_status_text().empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status_text())},
         {"os-vol-host-attr:host", r.moved_to.empty() ? service_.host_of(r) : r.moved_to},
         {"os-vol-tenant-attr:tenant_id", r.project_id},
-        {"os-vol-mig-status-attr:migstat", r.migration_status.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status)},
+        {"os-vol-mig-status-attr:migstat", r.migration_status_text().empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status_text())},
         {"os-vol-mig-status-attr:name_id", r.name_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.name_id)},
         {"volmig:moved_to", r.moved_to.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.moved_to)},
         {"links", {{{"rel", "self"}, {"href", self}}, {{"rel", "bookmark"}, {"href", self}}}},
@@ -286,6 +307,11 @@ ApiResponse RestApi::volumes(const ApiRequest& request, const std::string& proje
         filter.name = q("name");
         filter.status = q("status");
         filter.marker = q("marker");
+        if (!q("metadata").empty()) {
+            auto metadata = metadata_filter(q("metadata"));
+            if (!metadata) return error_response(metadata.error());
+            filter.metadata = *metadata;
+        }
         // As Cinder: a listing under /v3/{project_id} shows that project's volumes, unless
         // all_tenants is asked for (every caller of volmig is an administrator); a listing
         // without a project in the path shows them all.

@@ -95,6 +95,9 @@ public:
 
     virtual Result<Attachment> attach(const VolumeRef& volume, AttachMode mode) = 0;
     virtual Status detach(const Attachment& attachment) = 0;
+    // Detaches whatever attach() set up for this volume and is still attached (loop devices over
+    // its file or region), for the clean-up after a crash; nothing attached is not an error.
+    virtual Status release_attachments(const VolumeRef& volume) = 0;
 
     virtual Result<VolumeUsage> volume_usage(const VolumeRef& volume) = 0;
     virtual Result<PoolUsage> pool_usage() = 0;
