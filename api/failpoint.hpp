@@ -3,7 +3,7 @@
 //
 // VOLMIG_FAILPOINTS="source.mid_stream=kill,target.after_prepare=kill" in volmigd's environment
 // makes it SIGKILL itself when it reaches a named point (after logging which). Unset, a point
-// costs one branch. The names are listed in docs/DESIGN.md ("Crash points").
+// costs one branch. The names are listed in DESIGN.md ("Crash points").
 #pragma once
 
 namespace volmig {

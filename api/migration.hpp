@@ -1,4 +1,4 @@
-// Volume migration (os-migrate_volume), both ends (docs/DESIGN.md "Migration").
+// Volume migration (os-migrate_volume), both ends (DESIGN.md "Migration").
 //
 // Source side (migration_source.cpp), a job that survives a restart (api/migration_store.hpp):
 //   starting    fetch the destination's capabilities, plan, create the destination volume

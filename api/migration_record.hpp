@@ -1,5 +1,5 @@
 // A migration as both daemons record it: its role on this daemon, its state, and the moves
-// between states that are allowed (docs/DESIGN.md "Migration states").
+// between states that are allowed (DESIGN.md "Migration states").
 //
 // Source role (this daemon copies the volume out):
 //   starting -> migrating -> [awaiting_completion ->] completing -> releasing -> success

@@ -41,7 +41,7 @@ nlohmann::json MigrationService::migration_view(const std::string& volume_id) {
             {"plan", json_or_null(m.plan)},
             {"progress", progress},
             {"report", json_or_null(m.report)},
-            {"error", m.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.error)},
+            {"error", m.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(volumes_.redact(m.error))},
             {"started_at", m.created_at},
             {"updated_at", m.updated_at}};
 }

@@ -1,5 +1,5 @@
 // The source side of a migration: starting a job and running it step by step (see migration.hpp
-// and docs/DESIGN.md "Migration states").
+// and DESIGN.md "Migration states").
 #include <chrono>
 #include <cmath>
 

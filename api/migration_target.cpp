@@ -1,5 +1,5 @@
 // The receiving side of a migration: prepare a new volume as a target, apply the extent stream,
-// give the volume the source's id (see migration.hpp and docs/DESIGN.md "Wire format").
+// give the volume the source's id (see migration.hpp and DESIGN.md "Wire format").
 #include <Poco/UUIDGenerator.h>
 
 #include "api/failpoint.hpp"
@@ -196,7 +196,7 @@ ApiResponse MigrationService::receive_stream(const ApiRequest& head, std::istrea
         });
         if (!s.ok() && log_) log_("receiving into volume " + volume_id + ": the failure could not be recorded: " + s.error().message);
         if (log_) log_("receiving into volume " + volume_id + " failed: " + e.message);
-        return error_response(status_for(e), e.message);
+        return error_response(status_for(e), volumes_.redact(e.message));
     };
     if (!m.strategy) return fail(Error{"the migration record holds no strategy to apply"});
     auto volume = volumes_.get(volume_id);

@@ -197,7 +197,7 @@ nlohmann::json RestApi::volume_view(const VolumeRecord& r, const std::string& ba
         v["volmig:allocated_bytes"] = nullptr;
         v["volmig:data_percent"] = nullptr;
     }
-    v["volmig:error"] = r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error);
+    v["volmig:error"] = r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(service_.redact(r.error));
     for (auto& decorate : decorators_) decorate(r, v);
     return v;
 }
@@ -224,10 +224,18 @@ ApiResponse RestApi::handle(const ApiRequest& request) {
         }
     }
     ApiResponse response = route(request, version);
+    if (response.status >= 400) redact_fault(response);
     response.headers.emplace_back("OpenStack-API-Version", std::string("volume ") + version);
     response.headers.emplace_back("Vary", "OpenStack-API-Version");
     metrics_.record_request(request.method, response.status);
     return response;
+}
+
+void RestApi::redact_fault(ApiResponse& response) const {
+    if (!response.body.is_object()) return;
+    for (auto& [name, fault] : response.body.items())
+        if (fault.is_object() && fault.contains("message") && fault["message"].is_string())
+            fault["message"] = service_.redact(fault["message"].get<std::string>());
 }
 
 ApiResponse RestApi::route(const ApiRequest& request, const std::string& version) {

@@ -54,6 +54,26 @@ VolumeService::VolumeService(const DaemonConfig& config, Backends& backends, Vol
                              std::function<void(const std::string&)> log)
     : config_(config), backends_(backends), store_(store), log_(std::move(log)), policies_(config.sparse_copy_policies) {}
 
+std::string VolumeService::redact(const std::string& message) const {
+    std::vector<std::string> paths{config_.state_path};
+    for (const auto& b : backends_.all())
+        for (const auto& p : b->driver->private_paths()) paths.push_back(p);
+    // Longest first, so that a file inside a listed directory is named as the file.
+    std::sort(paths.begin(), paths.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+    std::string out = message;
+    for (std::string p : paths) {
+        while (p.size() > 1 && p.back() == '/') p.pop_back();
+        if (p.size() <= 1) continue;
+        // "<dir>/volume-x" -> "volume-x"; "<file>" alone -> its name.
+        const std::string name = p.substr(p.find_last_of('/') + 1);
+        for (size_t at = out.find(p); at != std::string::npos; at = out.find(p, at)) {
+            const bool inside = at + p.size() < out.size() && out[at + p.size()] == '/';
+            out.replace(at, p.size() + (inside ? 1 : 0), inside ? "" : name);
+        }
+    }
+    return out;
+}
+
 SparseCopyPolicy VolumeService::policy_of(const std::string& backend) const {
     auto it = policies_.find(backend);
     return it == policies_.end() ? SparseCopyPolicy::automatic : it->second;

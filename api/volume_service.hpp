@@ -93,6 +93,10 @@ public:
     Result<nlohmann::json> capability_document(const std::string& host_backend);
     SparseCopyPolicy policy_of(const std::string& backend) const;
 
+    // `message` without the daemon's private paths (state_path, pool directories and files):
+    // what an API client may read of an error. Logs keep the full text.
+    std::string redact(const std::string& message) const;
+
     const DaemonConfig& config() const { return config_; }
     Backends& backends() { return backends_; }
     VolumeStore& store() { return store_; }

@@ -78,6 +78,9 @@ public:
     virtual std::string driver_name() const = 0;     // "thin_file", "thick_file", "lvm"
     virtual std::string backend_name() const = 0;    // the configured section name
     virtual std::string pool_name() const = 0;       // for host@backend#pool
+    // Directories and files of the daemon's own storage layout (pool directory, pool file): not
+    // for API clients' eyes (VolumeService::redact), only for logs.
+    virtual std::vector<std::string> private_paths() const { return {}; }
 
     // Checks the backend can work (pool reachable, tools present); called at start-up.
     virtual Status check_setup() = 0;

@@ -17,6 +17,7 @@ public:
     std::string driver_name() const override { return "thin_file"; }
     std::string backend_name() const override { return backend_; }
     std::string pool_name() const override { return backend_; }
+    std::vector<std::string> private_paths() const override { return {pool_path_}; }
     Status check_setup() override;
     Result<VolumeLocation> create(const std::string& id, uint64_t size) override;
     Status check_capacity(uint64_t size) override;

@@ -108,7 +108,9 @@ def check_clean(lab, a, b, vid, before, state):
 
 def crash_at(lab, point, b_backends=THIN):
     victim_is_source = point.startswith("source.")
-    a, b = daemon_pair(lab, b_backends=b_backends, start=False)
+    # Destination volumes a rollback could not delete (their host was down) are retried every
+    # second here, so that the clean-up after the victim's restart falls within the grace.
+    a, b = daemon_pair(lab, b_backends=b_backends, start=False, a_defaults={"cleanup_retry_interval": "1"})
     victim = a if victim_is_source else b
     for d in (a, b):
         d.start(env={"VOLMIG_FAILPOINTS": f"{point}=kill"} if d is victim else None)

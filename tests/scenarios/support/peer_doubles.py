@@ -185,7 +185,11 @@ class FakePeer:
             return 202, ""
         if req.call == "prepare":
             view["migration_status"] = "target:" + str(req.json["volmig-prepare_receive"].get("source_volume"))
-            return 200, json.dumps({"stream_token": "fake-token-" + req.volume_id, "stream_path": "/volmig/v1/streams/" + req.volume_id})
+            view["fake:strategy"] = req.json["volmig-prepare_receive"].get("strategy")
+            # As volmigd answers: the token, and the strategy it will apply (the one asked for).
+            return 200, json.dumps({"stream_token": "fake-token-" + req.volume_id,
+                                    "strategy": req.json["volmig-prepare_receive"].get("strategy"),
+                                    "stream_path": "/volmig/v1/streams/" + req.volume_id})
         if req.call == "stream":
             try:
                 size, checksum = end_checksum(req.raw)
@@ -194,7 +198,8 @@ class FakePeer:
             return 200, json.dumps({"received": {
                 "volume_size": size, "wire_bytes": len(req.raw), "bytes_written": len(req.raw), "bytes_skipped": 0,
                 "bytes_zeroed": 0, "bytes_released": 0, "zero_method": "", "source_checksum": checksum,
-                "destination_checksum": checksum, "verified": True, "seconds": 0.1}})
+                "destination_checksum": checksum, "verified": True, "seconds": 0.1,
+                "strategy": self.volumes.get(req.volume_id, {}).get("fake:strategy", "full")}})
         if req.call == "adopt":
             new_id = req.json["volmig-adopt"]["volume"]["id"]
             with self.lock:

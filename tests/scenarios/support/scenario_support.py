@@ -330,4 +330,10 @@ class LoopbackListener:
         raise NotImplementedError
 
     def close(self):
+        # shutdown first: a close alone leaves the port listening while the accept thread is
+        # blocked in accept(), and a daemon started on the port next finds it in use.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
