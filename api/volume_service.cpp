@@ -29,6 +29,9 @@ bool metadata_matches(const std::string& stored, const std::map<std::string, std
 
 Result<HostSpec> parse_host_spec(const std::string& text) {
     HostSpec spec;
+    if (text.size() > 255) return Error{"host is longer than 255 characters", ErrorKind::invalid};
+    if (std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+        return Error{"host contains control characters", ErrorKind::invalid};
     const size_t at = text.find('@');
     if (at == std::string::npos || at == 0)
         return Error{"host '" + text + "' must be HOST@BACKEND or HOST@BACKEND#POOL", ErrorKind::invalid};

@@ -558,3 +558,21 @@ TEST_CASE("migration: a forwarding record goes once the new host no longer has t
     }
     CHECK(wait_until([&] { return !lab.volumes->get(v.id).ok(); }));
 }
+
+TEST_CASE("migration: a destination host spec is bounded and printable before it is stored or echoed") {
+    CHECK(parse_host_spec("host-b@thin#pool").ok());
+    CHECK_FALSE(parse_host_spec("host-b@thin#" + std::string(300, 'p')).ok());
+    CHECK_FALSE(parse_host_spec(std::string("host-b@th\nin")).ok());
+    CHECK_FALSE(parse_host_spec("@thin").ok());
+    CHECK_FALSE(parse_host_spec("host-b@").ok());
+    Lab lab;
+    VolumeRecord v = lab.source();
+    MigrateRequest req;
+    req.volume_id = v.id;
+    req.destination = "host-b@" + std::string(100000, 'x');
+    auto started = lab.migrations->start(req);
+    REQUIRE_FALSE(started.ok());
+    CHECK(started.error().kind == ErrorKind::invalid);
+    CHECK(started.error().message.size() < 300);
+    CHECK(lab.volume(v.id).migration_status == VolumeMigrationStatus::none);
+}
