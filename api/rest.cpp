@@ -1,5 +1,7 @@
 #include "api/rest.hpp"
 
+#include "api/json_input.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -70,6 +72,24 @@ bool same_secret(const std::string& presented, const std::string& secret) {
     return diff == 0;
 }
 
+// ?metadata={"k": "v"} as Cinder takes it: JSON, or the Python literal cinderclient sends
+// ({'k': 'v'}).
+Result<std::map<std::string, std::string>> metadata_filter(const std::string& text) {
+    auto doc = parse_json_bounded(text, 2);
+    if (!doc) {
+        std::string quoted = text;
+        std::replace(quoted.begin(), quoted.end(), '\'', '"');
+        doc = parse_json_bounded(quoted, 2);
+    }
+    if (!doc || !doc->is_object()) return Error{"metadata must be an object of strings, as {\"key\": \"value\"}", ErrorKind::invalid};
+    std::map<std::string, std::string> out;
+    for (const auto& [key, value] : doc->items()) {
+        if (!value.is_string()) return Error{"metadata." + key.substr(0, 64) + " must be a string", ErrorKind::invalid};
+        out[key] = value.get<std::string>();
+    }
+    return out;
+}
+
 }  // namespace
 
 ApiResponse error_response(int status, const std::string& message) {
@@ -84,6 +104,7 @@ ApiResponse error_response(const Error& error) {
         case ErrorKind::invalid:
         case ErrorKind::refused: return error_response(400, error.message);
         case ErrorKind::not_found: return error_response(404, error.message);
+        case ErrorKind::conflict: return error_response(409, error.message);
         default: return error_response(500, error.message);
     }
 }
@@ -146,7 +167,7 @@ nlohmann::json RestApi::undecorated_view(const VolumeRecord& r, const std::strin
         {"name", r.name.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.name)},
         {"description", r.description.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.description)},
         {"size", std::stoull(gib(r.size))},
-        {"status", r.status},
+        {"status", to_string(r.status)},
         {"attachments", nlohmann::json::array()},
         {"metadata", metadata},
         {"created_at", r.created_at},
@@ -169,10 +190,10 @@ nlohmann::json RestApi::undecorated_view(const VolumeRecord& r, const std::strin
         {"consumes_quota", true},
         {"user_id", nullptr},
         {"replication_status", nullptr},
-        {"migration_status", r.migration_status.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status)},
+        {"migration_status", r.migration_status_text().empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status_text())},
         {"os-vol-host-attr:host", r.moved_to.empty() ? service_.host_of(r) : r.moved_to},
         {"os-vol-tenant-attr:tenant_id", r.project_id},
-        {"os-vol-mig-status-attr:migstat", r.migration_status.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status)},
+        {"os-vol-mig-status-attr:migstat", r.migration_status_text().empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status_text())},
         {"os-vol-mig-status-attr:name_id", r.name_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.name_id)},
         {"volmig:moved_to", r.moved_to.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.moved_to)},
         {"links", {{{"rel", "self"}, {"href", self}}, {{"rel", "bookmark"}, {"href", self}}}},
@@ -187,7 +208,7 @@ nlohmann::json RestApi::undecorated_view(const VolumeRecord& r, const std::strin
         v["volmig:allocated_bytes"] = nullptr;
         v["volmig:data_percent"] = nullptr;
     }
-    v["volmig:error"] = r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error);
+    v["volmig:error"] = r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(service_.redact(r.error));
     return v;
 }
 
@@ -230,6 +251,7 @@ ApiResponse RestApi::handle(const ApiRequest& request) {
         }
     }
     ApiResponse response = route(request, version);
+    if (response.status >= 400) redact_fault(response);
     response.headers.emplace_back("OpenStack-API-Version", std::string("volume ") + version);
     response.headers.emplace_back("Vary", "OpenStack-API-Version");
     metrics_.record_request(request.method, response.status);
@@ -246,6 +268,13 @@ std::optional<ApiResponse> RestApi::authorize(const ApiRequest& head) const {
         log_(std::string("authentication failed: ") + (token.empty() ? "no X-Auth-Token" : "wrong X-Auth-Token") + " for " + head.method +
              " " + printable(head.path));
     return error_response(401, "authentication required: send X-Auth-Token with the daemon's auth_token");
+}
+
+void RestApi::redact_fault(ApiResponse& response) const {
+    if (!response.body.is_object()) return;
+    for (auto& [name, fault] : response.body.items())
+        if (fault.is_object() && fault.contains("message") && fault["message"].is_string())
+            fault["message"] = service_.redact(fault["message"].get<std::string>());
 }
 
 ApiResponse RestApi::route(const ApiRequest& request, const std::string& version) {
@@ -318,6 +347,11 @@ ApiResponse RestApi::volumes(const ApiRequest& request, const std::string& proje
         filter.name = q("name");
         filter.status = q("status");
         filter.marker = q("marker");
+        if (!q("metadata").empty()) {
+            auto metadata = metadata_filter(q("metadata"));
+            if (!metadata) return error_response(metadata.error());
+            filter.metadata = *metadata;
+        }
         // As Cinder: a listing under /v3/{project_id} shows that project's volumes, unless
         // all_tenants is asked for (every caller of volmig is an administrator); a listing
         // without a project in the path shows them all.

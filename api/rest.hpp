@@ -74,6 +74,9 @@ public:
     std::vector<nlohmann::json> volume_views(const std::vector<VolumeRecord>& records, const std::string& base_url,
                                              const std::string& project_id);
 
+    // The fault message of an error response without the daemon's private paths.
+    void redact_fault(ApiResponse& response) const;
+
 private:
     ApiResponse route(const ApiRequest& request, const std::string& version);
     ApiResponse volumes(const ApiRequest& request, const std::string& project_id, const std::vector<std::string>& rest);

@@ -27,23 +27,127 @@ Error db_error(const std::string& what, const Poco::Exception& e) {
     return Error{"volume database: " + what + ": " + e.displayText()};
 }
 
-// Poco binds by reference; a record's fields as a tuple of lvalues.
+// Poco binds by reference; a record's fields as lvalues, enums as their stored text.
 struct Row {
     std::string id, name, backend, location, status, created_at, updated_at, metadata, attached_path, project_id, error, description,
         name_id, migration_status, moved_to;
     Poco::UInt64 size = 0;
+
     VolumeRecord to_record() const {
-        return VolumeRecord{id,          name,    backend,  size,    location,         status,  created_at, updated_at, metadata,
-                            attached_path, project_id, error, description, name_id, migration_status, moved_to};
+        VolumeRecord r;
+        r.id = id;
+        r.name = name;
+        r.backend = backend;
+        r.size = size;
+        r.location = location;
+        r.created_at = created_at;
+        r.updated_at = updated_at;
+        r.metadata = metadata;
+        r.attached_path = attached_path;
+        r.project_id = project_id;
+        r.error = error;
+        r.description = description;
+        r.name_id = name_id;
+        r.moved_to = moved_to;
+        // A stored value this volmig does not know is input like any other: the volume shows as
+        // error, saying why, rather than taking down a listing.
+        if (auto known = parse_volume_status(status)) {
+            r.status = *known;
+        } else {
+            r.status = VolumeStatus::error;
+            r.error = "the stored status '" + status.substr(0, 40) + "' is not one volmig knows" + (error.empty() ? "" : "; " + error);
+        }
+        static const std::pair<const char*, VolumeMigrationStatus> kMigration[] = {
+            {"", VolumeMigrationStatus::none},           {"starting", VolumeMigrationStatus::starting},
+            {"migrating", VolumeMigrationStatus::migrating}, {"completing", VolumeMigrationStatus::completing},
+            {"success", VolumeMigrationStatus::success}, {"error", VolumeMigrationStatus::error}};
+        r.migration_status = VolumeMigrationStatus::error;
+        for (const auto& [text, value] : kMigration)
+            if (migration_status == text) r.migration_status = value;
+        if (migration_status.rfind("target:", 0) == 0) {
+            r.migration_status = VolumeMigrationStatus::target;
+            r.migration_source = migration_status.substr(7);
+        }
+        return r;
     }
     static Row from(const VolumeRecord& r) {
-        return Row{r.id,         r.name,       r.backend, r.location,         r.status,    r.created_at, r.updated_at,
-                   r.metadata,   r.attached_path, r.project_id, r.error, r.description, r.name_id, r.migration_status,
-                   r.moved_to,   r.size};
+        Row row;
+        row.id = r.id;
+        row.name = r.name;
+        row.backend = r.backend;
+        row.location = r.location;
+        row.status = to_string(r.status);
+        row.created_at = r.created_at;
+        row.updated_at = r.updated_at;
+        row.metadata = r.metadata;
+        row.attached_path = r.attached_path;
+        row.project_id = r.project_id;
+        row.error = r.error;
+        row.description = r.description;
+        row.name_id = r.name_id;
+        row.migration_status = r.migration_status_text();
+        row.moved_to = r.moved_to;
+        row.size = r.size;
+        return row;
     }
 };
 
+// The database file, created private before SQLite opens it (SQLite gives its -wal and -shm
+// files the database's own mode), and made private if an older volmig left it readable.
+Status make_private(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return errno_error("cannot create the volume database " + path);
+    const int rc = ::fchmod(fd, 0600);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0) return errno_error("cannot make " + path + " private (chmod 0600)", err);
+    for (const char* suffix : {"-wal", "-shm"}) {
+        const std::string side = path + suffix;
+        if (::chmod(side.c_str(), 0600) != 0 && errno != ENOENT) return errno_error("cannot make " + side + " private (chmod 0600)");
+    }
+    return success();
+}
+
 }  // namespace
+
+std::string to_string(VolumeStatus status) {
+    switch (status) {
+        case VolumeStatus::creating: return "creating";
+        case VolumeStatus::available: return "available";
+        case VolumeStatus::in_use: return "in-use";
+        case VolumeStatus::deleting: return "deleting";
+        case VolumeStatus::error: return "error";
+        case VolumeStatus::error_deleting: return "error_deleting";
+        case VolumeStatus::extending: return "extending";
+        case VolumeStatus::error_extending: return "error_extending";
+        case VolumeStatus::maintenance: return "maintenance";
+    }
+    return "error";
+}
+
+std::optional<VolumeStatus> parse_volume_status(const std::string& text) {
+    for (VolumeStatus s : {VolumeStatus::creating, VolumeStatus::available, VolumeStatus::in_use, VolumeStatus::deleting, VolumeStatus::error,
+                           VolumeStatus::error_deleting, VolumeStatus::extending, VolumeStatus::error_extending, VolumeStatus::maintenance})
+        if (to_string(s) == text) return s;
+    return std::nullopt;
+}
+
+std::string to_string(VolumeMigrationStatus status) {
+    switch (status) {
+        case VolumeMigrationStatus::none: return "";
+        case VolumeMigrationStatus::starting: return "starting";
+        case VolumeMigrationStatus::migrating: return "migrating";
+        case VolumeMigrationStatus::completing: return "completing";
+        case VolumeMigrationStatus::success: return "success";
+        case VolumeMigrationStatus::error: return "error";
+        case VolumeMigrationStatus::target: return "target";
+    }
+    return "";
+}
+
+std::string VolumeRecord::migration_status_text() const {
+    return migration_status == VolumeMigrationStatus::target ? "target:" + migration_source : to_string(migration_status);
+}
 
 std::string utc_timestamp() {
     const auto now = std::chrono::system_clock::now();
@@ -65,17 +169,17 @@ Result<std::unique_ptr<VolumeStore>> VolumeStore::open(const std::string& state_
     std::call_once(registered, [] { Poco::Data::SQLite::Connector::registerConnector(); });
     std::unique_ptr<VolumeStore> store(new VolumeStore());
     store->path_ = state_path + "/volmig.sqlite";
-    auto session = store->connect(Access::read_write, &store->hooks_);
+    Status private_file = make_private(store->path_);
+    if (!private_file.ok()) return private_file.error();
+    auto session = store->connect(Access::read_write);
     if (!session) return session.take_error();
     store->session_ = std::move(*session);
+    sqlite3_commit_hook(Poco::Data::SQLite::Utility::dbHandle(*store->session_), &VolumeStore::on_commit, store.get());
     Status migrated = store->migrate();
     if (!migrated.ok()) return migrated.error();
-    auto shared = store->connect(Access::read_write, &store->shared_hooks_);
-    if (!shared) return shared.take_error();
-    store->shared_session_ = std::move(*shared);
     for (unsigned i = 0; i < kReaders; ++i) {
         auto reader = std::make_unique<Reader>();
-        auto connected = store->connect(Access::read_only, nullptr);
+        auto connected = store->connect(Access::read_only);
         if (!connected) return connected.take_error();
         reader->session = std::move(*connected);
         store->readers_.push_back(std::move(reader));
@@ -83,18 +187,15 @@ Result<std::unique_ptr<VolumeStore>> VolumeStore::open(const std::string& state_
     return store;
 }
 
-Result<std::unique_ptr<Poco::Data::Session>> VolumeStore::connect(Access access, uint64_t* hooks) {
+Result<std::unique_ptr<Poco::Data::Session>> VolumeStore::connect(Access access) {
     try {
         auto session = std::make_unique<Poco::Data::Session>("SQLite", path_);
         *session << "PRAGMA journal_mode=WAL", now;
         // No flush inside a commit: wait_durable() flushes the WAL for each group of commits
         // (see the header). Checkpoints still sync the WAL before and the database after.
         *session << "PRAGMA synchronous=NORMAL", now;
-        // Write transactions here are short (no flush in them): a writer that finds the other
-        // connection writing is let in within a millisecond or two.
         *session << "PRAGMA busy_timeout=10000", now;
         if (access == Access::read_only) *session << "PRAGMA query_only=1", now;
-        if (hooks) sqlite3_commit_hook(Poco::Data::SQLite::Utility::dbHandle(*session), &VolumeStore::on_commit, hooks);
         return session;
     } catch (const Poco::Exception& e) {
         return db_error(std::string("cannot open ") + (access == Access::read_only ? "a read connection to " : "") + path_, e);
@@ -103,54 +204,64 @@ Result<std::unique_ptr<Poco::Data::Session>> VolumeStore::connect(Access access,
 
 VolumeStore::~VolumeStore() {
     readers_.clear();
-    shared_session_.reset();
     session_.reset();
     if (wal_fd_ >= 0) ::close(wal_fd_);
 }
 
-int VolumeStore::on_commit(void* hooks) {
-    ++*static_cast<uint64_t*>(hooks);  // under the connection's mutex: the one thread using it
-    return 0;                          // 0: let the commit go on
+int VolumeStore::on_commit(void* store) {
+    ++static_cast<VolumeStore*>(store)->hooks_;  // on the thread holding the write connection
+    return 0;                                    // 0: let the commit go on
 }
 
-VolumeStore::WriteLock::WriteLock(VolumeStore& store, std::mutex& connection, const uint64_t& hooks)
-    : store_(store), hooks_(hooks), lock_(connection) {
-    hooks_before_ = hooks_;
+VolumeStore::WriteLock::WriteLock(VolumeStore& store) : store_(store) {
+    store_.mutex_.lock();
+    outermost_ = store_.hold_depth_++ == 0;
+    if (outermost_) store_.holder_ = std::this_thread::get_id();
+    hooks_before_ = store_.hooks_;
 }
 
-VolumeStore::WriteLock::~WriteLock() {
-    if (lock_.owns_lock()) (void)done();
-}
+VolumeStore::WriteLock::~WriteLock() { (void)done(); }
 
-Status VolumeStore::WriteLock::done(Durability durability) {
+Status VolumeStore::WriteLock::done() {
+    if (!held_) return success();
+    held_ = false;
     // The hook runs before a commit completes; the sequence number is taken after, so that a
-    // flush that sees it starts once the commit's WAL frames were written.
-    const uint64_t sequence = hooks_ != hooks_before_ ? ++store_.committed_ : 0;
-    lock_.unlock();
-    return sequence && durability == Durability::durable ? store_.wait_durable(sequence) : success();
+    // flush that sees it starts once the commit's WAL frames were written. Only the outermost
+    // hold waits: inside it, a commit is not acknowledged yet.
+    const uint64_t sequence = outermost_ && store_.hooks_ != hooks_before_ ? ++store_.committed_ : 0;
+    if (outermost_) store_.holder_ = std::thread::id();
+    --store_.hold_depth_;
+    store_.mutex_.unlock();
+    return sequence ? store_.wait_durable(sequence) : success();
+}
+
+VolumeStore::ReadLock::ReadLock(VolumeStore& store) : store_(store) {
+    if (store_.holder_.load() == std::this_thread::get_id() || store_.readers_.empty()) {
+        store_.mutex_.lock();
+        writer_ = true;
+        session_ = store_.session_.get();
+        return;
+    }
+    for (auto& r : store_.readers_) {
+        std::unique_lock<std::mutex> attempt(r->mutex, std::try_to_lock);
+        if (attempt.owns_lock()) {
+            reader_ = std::move(attempt);
+            session_ = r->session.get();
+            return;
+        }
+    }
+    Reader& r = *store_.readers_[store_.next_reader_++ % store_.readers_.size()];
+    reader_ = std::unique_lock<std::mutex>(r.mutex);
+    session_ = r.session.get();
+}
+
+VolumeStore::ReadLock::~ReadLock() {
+    if (writer_) store_.mutex_.unlock();
 }
 
 VolumeStore::WriteCounts VolumeStore::write_counts() {
     std::lock_guard<std::mutex> lock(sync_mutex_);
     return WriteCounts{committed_.load(), flushes_};
-}
-
-Status VolumeStore::make_durable() {
-    const uint64_t sequence = committed_.load();
-    return sequence ? wait_durable(sequence) : success();
-}
-
-VolumeStore::ReadLock::ReadLock(VolumeStore& store) {
-    for (auto& r : store.readers_) {
-        std::unique_lock<std::mutex> attempt(r->mutex, std::try_to_lock);
-        if (attempt.owns_lock()) {
-            reader_ = r.get();
-            lock_ = std::move(attempt);
-            return;
-        }
-    }
-    reader_ = store.readers_[store.next_reader_++ % store.readers_.size()].get();
-    lock_ = std::unique_lock<std::mutex>(reader_->mutex);
 }
 
 Status VolumeStore::wait_durable(uint64_t sequence) {
@@ -177,7 +288,7 @@ Status VolumeStore::wait_durable(uint64_t sequence) {
     }
     if (durable_ >= sequence) return success();
     return Error{"volume database " + path_ + ": a write could not be made durable (" + flush_failure_ +
-                 "); no write is acknowledged any more: check the disk, then restart the daemon",
+                     "); no write is acknowledged any more: check the disk, then restart the daemon",
                  EIO, ErrorKind::io};
 }
 
@@ -193,8 +304,9 @@ Status VolumeStore::flush_wal() {
         wal_fd_ = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
         if (wal_fd_ < 0) return errno_error("cannot open the write-ahead log " + wal);
         wal_inode_ = static_cast<uint64_t>(st.st_ino);
-        const std::string dir = path_.substr(0, path_.rfind('/') == std::string::npos ? 0 : path_.rfind('/'));
-        const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        const size_t slash = path_.rfind('/');
+        const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash);
+        const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0) return errno_error("cannot open the directory of " + path_);
         const int synced = ::fsync(dfd);
         const int err = errno;
@@ -238,31 +350,88 @@ Status VolumeStore::migrate() {
     return success();
 }
 
-Status VolumeStore::insert(const VolumeRecord& r) {
+Status VolumeStore::transaction(const std::function<Status(Tx&)>& fn) {
     WriteLock lock(*this);
+    Tx tx(*session_, *this);
+    if (transaction_depth_ > 0) {  // joins the transaction this thread is in
+        ++transaction_depth_;
+        Status s = fn(tx);
+        --transaction_depth_;
+        return s;
+    }
+    // The depth goes back to 0 before the write connection is let go: another thread must never
+    // find it raised and take itself for part of this transaction.
+    Status committed = [&]() -> Status {
+        struct Depth {
+            int& depth;
+            explicit Depth(int& d) : depth(d) { ++depth; }
+            ~Depth() { --depth; }
+        } depth(transaction_depth_);
+        try {
+            session_->begin();
+            Status s = fn(tx);
+            if (!s.ok()) {
+                session_->rollback();
+                return s;
+            }
+            session_->commit();
+        } catch (const Poco::Exception& e) {
+            if (session_->isTransaction()) session_->rollback();
+            return db_error("transaction", e);
+        }
+        return success();
+    }();
+    if (!committed.ok()) return committed;
+    return lock.done();
+}
+
+Result<std::optional<VolumeRecord>> VolumeStore::Tx::get(const std::string& id) { return store_.get(id); }
+
+Status VolumeStore::Tx::modify(const std::string& id, const std::function<Status(VolumeRecord&)>& change) {
+    auto got = get(id);
+    if (!got) return got.error();
+    if (!*got) return Error{"volume " + id + " could not be found", ErrorKind::not_found};
+    VolumeRecord r = **got;
+    Status s = change(r);
+    if (!s.ok()) return s;
+    return update(r);
+}
+
+Status VolumeStore::insert(const VolumeRecord& r) {
+    return transaction([&](Tx& tx) { return tx.insert(r); });
+}
+
+Status VolumeStore::update(const VolumeRecord& r) {
+    return transaction([&](Tx& tx) { return tx.update(r); });
+}
+
+Status VolumeStore::remove(const std::string& id) {
+    return transaction([&](Tx& tx) { return tx.remove(id); });
+}
+
+Status VolumeStore::Tx::insert(const VolumeRecord& r) {
     Row row = Row::from(r);
     if (row.created_at.empty()) row.created_at = utc_timestamp();
     if (row.updated_at.empty()) row.updated_at = row.created_at;
     try {
-        *session_ << "INSERT INTO volumes (id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path,"
-                     " project_id, error, description, name_id, migration_status, moved_to)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        session_ << "INSERT INTO volumes (id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path,"
+                    " project_id, error, description, name_id, migration_status, moved_to)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             use(row.id), use(row.name), use(row.backend), use(row.size), use(row.location), use(row.status), use(row.created_at),
-            use(row.updated_at), use(row.metadata), use(row.attached_path), use(row.project_id), use(row.error), use(row.description), use(row.name_id), use(row.migration_status),
-            use(row.moved_to), now;
+            use(row.updated_at), use(row.metadata), use(row.attached_path), use(row.project_id), use(row.error), use(row.description),
+            use(row.name_id), use(row.migration_status), use(row.moved_to), now;
     } catch (const Poco::Exception& e) {
         return db_error("insert volume " + r.id, e);
     }
-    return lock.done();
+    return success();
 }
 
-Status VolumeStore::update(const VolumeRecord& r, Durability durability) {
-    WriteLock lock(*this);
+Status VolumeStore::Tx::update(const VolumeRecord& r) {
     Row row = Row::from(r);
     row.updated_at = utc_timestamp();
     size_t changed = 0;
     try {
-        Poco::Data::Statement st(*session_);
+        Poco::Data::Statement st(session_);
         st << "UPDATE volumes SET name = ?, backend = ?, size = ?, location = ?, status = ?, updated_at = ?, metadata = ?,"
               " attached_path = ?, project_id = ?, error = ?, description = ?, name_id = ?, migration_status = ?, moved_to = ?"
               " WHERE id = ?",
@@ -273,9 +442,17 @@ Status VolumeStore::update(const VolumeRecord& r, Durability durability) {
     } catch (const Poco::Exception& e) {
         return db_error("update volume " + r.id, e);
     }
-    Status durable = lock.done(durability);
-    if (!durable.ok()) return durable;
     if (changed == 0) return Error{"volume " + r.id + " is not in the database", ErrorKind::not_found};
+    return success();
+}
+
+Status VolumeStore::Tx::remove(const std::string& id) {
+    try {
+        std::string key = id;
+        session_ << "DELETE FROM volumes WHERE id = ?", use(key), now;
+    } catch (const Poco::Exception& e) {
+        return db_error("delete volume " + id, e);
+    }
     return success();
 }
 
@@ -312,17 +489,6 @@ Result<std::optional<VolumeRecord>> VolumeStore::get(const std::string& id) {
 Result<std::vector<VolumeRecord>> VolumeStore::list(const std::string& backend) {
     if (backend.empty()) return query("list volumes", "1 = 1", {});
     return query("list volumes", "backend = ?", {backend});
-}
-
-Status VolumeStore::remove(const std::string& id, Durability durability) {
-    WriteLock lock(*this);
-    try {
-        std::string key = id;
-        *session_ << "DELETE FROM volumes WHERE id = ?", use(key), now;
-    } catch (const Poco::Exception& e) {
-        return db_error("delete volume " + id, e);
-    }
-    return lock.done(durability);
 }
 
 Result<std::optional<std::string>> VolumeStore::backend_fact(const std::string& backend, const std::string& key) {

@@ -2,27 +2,31 @@
 // survives a restart. Also a small key/value table of per-backend facts that must persist
 // (thick_file's "free space is zero").
 //
-// Thread-safe. Durability: every write returns only once it is on disk (it survives kill -9
-// and power loss), with group commit: a write commits without waiting for the disk (WAL,
-// synchronous=NORMAL), then waits until an fdatasync of the WAL covers it; writers that commit
-// while a flush runs share the next one. So concurrent writers pay one disk flush per group,
-// not one each, and none holds a connection while the disk works. (NORMAL alone would lose the
-// last commits on power loss; the flush of the WAL after each commit is what synchronous=FULL
-// does, done once for many.) The volume records have a write connection, with_session another
-// (so that api/'s migration state and the records do not queue behind each other), and reads
-// go to a few read connections that never wait for a writer or a flush; a read may see a commit
-// whose writer is still waiting for its flush (it is not acknowledged yet).
+// Thread-safe. Writes go through one write connection; every write is a transaction (one
+// statement, or several through transaction()). Durability: a write returns only once it is on
+// disk (it survives kill -9 and power loss), with group commit: it commits without waiting for
+// the disk (WAL, synchronous=NORMAL), lets go of the write connection, then waits until an
+// fdatasync of the WAL covers it; writers that commit while a flush runs share the next one. So
+// concurrent writers pay one disk flush per group, not one each, and none holds the connection
+// while the disk works. (NORMAL alone would lose the last commits on power loss; the flush of
+// the WAL after each commit is what synchronous=FULL does, done once for many.) Reads go to a few
+// read connections that never wait for a writer or a flush, except on a thread inside a
+// transaction or with_session, whose reads use the write connection and see its own writes. A
+// read may see a commit whose writer is still waiting for its flush (not acknowledged yet).
+// The database files are private to the daemon (0600): they hold migration stream tokens.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
-#include <string>
+#include <thread>
 #include <type_traits>
+#include <string>
 #include <vector>
 
 #include "copy/result.hpp"
@@ -33,13 +37,24 @@ class Session;
 
 namespace volmig {
 
+// A volume's status, as Cinder spells it in the API (to_string).
+enum class VolumeStatus { creating, available, in_use, deleting, error, error_deleting, extending, error_extending, maintenance };
+std::string to_string(VolumeStatus status);
+std::optional<VolumeStatus> parse_volume_status(const std::string& text);
+
+// Cinder's migration_status of a volume: none, the source side of a migration (starting,
+// migrating, completing, then success or error), or `target` ("target:<source volume id>"): the
+// new volume a migration is filling.
+enum class VolumeMigrationStatus { none, starting, migrating, completing, success, error, target };
+std::string to_string(VolumeMigrationStatus status);
+
 struct VolumeRecord {
     std::string id;
     std::string name;         // display name
     std::string backend;      // the backend's section name
     uint64_t size = 0;        // bytes
     std::string location;     // the driver's VolumeLocation
-    std::string status;       // creating, available, deleting, error, extending, ...
+    VolumeStatus status = VolumeStatus::creating;
     std::string created_at;   // ISO 8601 UTC
     std::string updated_at;
     std::string metadata = "{}";  // JSON object of user metadata
@@ -48,16 +63,21 @@ struct VolumeRecord {
     std::string error;            // why the last operation failed, shown on the volume
     std::string description;
     std::string name_id;          // the id the storage is named after (Cinder's name_id); empty = id
-    std::string migration_status; // Cinder's: starting, migrating, completing, success, error; empty = none
+    VolumeMigrationStatus migration_status = VolumeMigrationStatus::none;
+    std::string migration_source; // with migration_status target: the id of the volume being migrated here
     std::string moved_to;         // host@backend#pool this volume migrated to (a forwarding record)
 
     const std::string& storage_id() const { return name_id.empty() ? id : name_id; }
+    // The one "is this volume busy with a migration" predicate: it is the source of a running
+    // migration, or the target a migration is filling.
+    bool in_migration() const {
+        return migration_status == VolumeMigrationStatus::starting || migration_status == VolumeMigrationStatus::migrating ||
+               migration_status == VolumeMigrationStatus::completing || migration_status == VolumeMigrationStatus::target;
+    }
+    bool is_forwarding() const { return !moved_to.empty(); }
+    // Cinder's migration_status text: "" for none, "target:<id>" for a target.
+    std::string migration_status_text() const;
 };
-
-// When a write returns: `durable`, once it is on disk (the default); `committed`, once every
-// reader sees it, for a caller that commits under a lock of its own and calls make_durable()
-// after letting go of it, before it acts on the write or acknowledges it.
-enum class Durability { durable, committed };
 
 class VolumeStore {
 public:
@@ -65,19 +85,38 @@ public:
     static Result<std::unique_ptr<VolumeStore>> open(const std::string& state_path);
     ~VolumeStore();
 
+    // The writes of one transaction: all of them are committed together, or none.
+    class Tx {
+    public:
+        Result<std::optional<VolumeRecord>> get(const std::string& id);
+        // Reads the record, lets `change` check and change it, writes it back: a check and the
+        // change it allows happen atomically. not_found when the volume does not exist.
+        Status modify(const std::string& id, const std::function<Status(VolumeRecord&)>& change);
+        Status insert(const VolumeRecord& record);
+        Status update(const VolumeRecord& record);  // by id; sets updated_at; not_found if absent
+        Status remove(const std::string& id);
+        Poco::Data::Session& session() { return session_; }  // for other tables (migration records)
+
+    private:
+        friend class VolumeStore;
+        Tx(Poco::Data::Session& session, VolumeStore& store) : session_(session), store_(store) {}
+        Poco::Data::Session& session_;
+        VolumeStore& store_;
+    };
+    // Runs `fn` in one transaction: commits when it returns ok, rolls back otherwise (and when the
+    // commit itself fails), and returns once the commit is on disk. The write connection is held
+    // for the duration of `fn` and the commit, not while the disk works. Called inside another
+    // transaction on the same thread, `fn` joins it: all commit or roll back together.
+    Status transaction(const std::function<Status(Tx&)>& fn);
+    Status modify(const std::string& id, const std::function<Status(VolumeRecord&)>& change) {
+        return transaction([&](Tx& tx) { return tx.modify(id, change); });
+    }
+
     Status insert(const VolumeRecord& record);
-    Status update(const VolumeRecord& record, Durability durability = Durability::durable);  // by id; sets updated_at
+    Status update(const VolumeRecord& record);  // by id; sets updated_at
     Result<std::optional<VolumeRecord>> get(const std::string& id);
     Result<std::vector<VolumeRecord>> list(const std::string& backend = "");
-    Status remove(const std::string& id, Durability durability = Durability::durable);
-    // Returns once every write committed so far is on disk.
-    Status make_durable();
-    // Commits made and flushes of the WAL done so far: with concurrent writers, fewer flushes.
-    struct WriteCounts {
-        uint64_t commits = 0;
-        uint64_t flushes = 0;
-    };
-    WriteCounts write_counts();
+    Status remove(const std::string& id);
 
     Result<std::optional<std::string>> backend_fact(const std::string& backend, const std::string& key);
     Status set_backend_fact(const std::string& backend, const std::string& key, const std::string& value);
@@ -92,15 +131,14 @@ public:
     Status put_pool_extent(const std::string& backend, const PoolExtent& extent);  // insert or replace by volume
     Status remove_pool_extent(const std::string& backend, const std::string& volume_id);
 
-    // Runs `fn` on a connection of its own, locked for the duration of `fn` (used by api/ for
-    // migration state), so that what api/ does there neither waits for nor holds up the volume
-    // records' writes. What `fn` commits is durable when with_session returns (grouped with
-    // every other write); if the flush fails, a Status or Result returned by `fn` is replaced
-    // by the error.
+    // Runs `fn` on the write connection, held for the duration of `fn` (used by api/ for
+    // migration state). What `fn` commits is on disk when with_session returns (inside a
+    // transaction: when the transaction returns); if the flush fails, a Status or Result
+    // returned by `fn` is replaced by the error.
     template <typename Fn>
     auto with_session(Fn&& fn) {
-        WriteLock lock(*this, shared_mutex_, shared_hooks_);
-        auto result = fn(*shared_session_);
+        WriteLock lock(*this);
+        auto result = fn(*session_);
         Status durable = lock.done();
         if (!durable.ok()) {
             if constexpr (std::is_constructible_v<decltype(result), Error>) return decltype(result)(durable.error());
@@ -108,71 +146,80 @@ public:
         }
         return result;
     }
-
-    // Runs `fn` on one of the read connections, which never wait for the writer or a flush and
-    // refuse writes (query_only): for queries (used by api/ for migration state).
+    // Runs `fn` on a read connection, for queries: it waits neither for a writer nor for a flush.
+    // On a thread inside a transaction or with_session it runs on the write connection instead,
+    // so that it sees what that thread wrote. A read connection refuses writes (query_only).
     template <typename Fn>
     auto with_read_session(Fn&& fn) {
-        ReadLock reader(*this);
-        return fn(reader.session());
+        ReadLock lock(*this);
+        return fn(lock.session());
     }
+
+    // Commits made and flushes of the WAL done so far: with concurrent writers, fewer flushes.
+    struct WriteCounts {
+        uint64_t commits = 0;
+        uint64_t flushes = 0;
+    };
+    WriteCounts write_counts();
 
     const std::string& path() const { return path_; }
 
 private:
-    // Holds the write connection while it lives. done() lets go of it, then waits until what
-    // was committed meanwhile is on disk: the write's outcome. (Destroyed without done(): the
+    // Holds the write connection (recursively: a thread may nest with_session and transactions)
+    // while it lives. done() lets go of it; the outermost hold then waits until what was
+    // committed under it is on disk, and returns that outcome. (Destroyed without done(): the
     // same, ignoring the outcome, as on an error path that already failed.)
     class WriteLock {
     public:
-        // The volume records' write connection (session_), or another one with its hooks count.
-        explicit WriteLock(VolumeStore& store) : WriteLock(store, store.write_mutex_, store.hooks_) {}
-        WriteLock(VolumeStore& store, std::mutex& connection, const uint64_t& hooks);
+        explicit WriteLock(VolumeStore& store);
         ~WriteLock();
-        Status done(Durability durability = Durability::durable);
+        Status done();
 
     private:
         VolumeStore& store_;
-        const uint64_t& hooks_;
-        uint64_t hooks_before_;
-        std::unique_lock<std::mutex> lock_;
+        bool held_ = true;
+        bool outermost_ = false;
+        uint64_t hooks_before_ = 0;
     };
     struct Reader {
         std::mutex mutex;
         std::unique_ptr<Poco::Data::Session> session;
     };
-    // Holds one of the read connections while it lives: a free one, else one in turn.
+    // A connection to read on: a free read connection, else one in turn; the write connection
+    // when this thread holds it.
     class ReadLock {
     public:
         explicit ReadLock(VolumeStore& store);
-        Poco::Data::Session& session() { return *reader_->session; }
+        ~ReadLock();
+        Poco::Data::Session& session() { return *session_; }
 
     private:
-        Reader* reader_;
-        std::unique_lock<std::mutex> lock_;
+        VolumeStore& store_;
+        Poco::Data::Session* session_ = nullptr;
+        std::unique_lock<std::mutex> reader_;
+        bool writer_ = false;
     };
 
     VolumeStore() = default;
     Status migrate();
+    enum class Access { read_write, read_only };
+    Result<std::unique_ptr<Poco::Data::Session>> connect(Access access);
     // Returns once commit `sequence` is on disk: the first waiter flushes the WAL for all
     // commits made so far, the others wait for it, and the next waiter flushes what came since.
     Status wait_durable(uint64_t sequence);
     Status flush_wal();
-    static int on_commit(void* hooks);
-    enum class Access { read_write, read_only };
-    // A connection to the database; commits on it counted in `hooks` (read_write).
-    Result<std::unique_ptr<Poco::Data::Session>> connect(Access access, uint64_t* hooks);
+    static int on_commit(void* store);
     // The volumes matching `where` (SQL with ? placeholders bound to `args`), oldest first.
     Result<std::vector<VolumeRecord>> query(const std::string& what, const std::string& where, std::vector<std::string> args);
 
+    std::recursive_mutex mutex_;  // the write connection; recursive: a transaction's callbacks read through the store
+    int transaction_depth_ = 0;   // guarded by mutex_
+    int hold_depth_ = 0;          // WriteLocks this thread holds; guarded by mutex_
+    uint64_t hooks_ = 0;          // commits SQLite announced on session_; guarded by mutex_
+    std::atomic<std::thread::id> holder_{};  // the thread holding the write connection, if any
+    std::unique_ptr<Poco::Data::Session> session_;
     std::string path_;
-    std::mutex write_mutex_;                         // session_ and hooks_
-    std::unique_ptr<Poco::Data::Session> session_;   // the volume records' write connection
-    uint64_t hooks_ = 0;                             // commits SQLite announced on session_
-    std::mutex shared_mutex_;                        // shared_session_ and shared_hooks_
-    std::unique_ptr<Poco::Data::Session> shared_session_;  // with_session's
-    uint64_t shared_hooks_ = 0;
-    std::atomic<uint64_t> committed_{0};             // commit sequence: numbered after each commit completed
+    std::atomic<uint64_t> committed_{0};  // commit sequence: numbered after each commit completed
     std::vector<std::unique_ptr<Reader>> readers_;  // fixed after open()
     std::atomic<unsigned> next_reader_{0};
 

@@ -6,6 +6,7 @@
 
 #include "api/rest.hpp"
 #include "tests/support/fixtures.hpp"
+#include "tests/support/service_fixture.hpp"
 
 using namespace volmig;
 using namespace volmig::test;
@@ -14,36 +15,24 @@ namespace {
 
 struct Api {
     TempDir dir;
-    DaemonConfig config;
-    std::unique_ptr<VolumeStore> store;
-    std::unique_ptr<Backends> backends;
-    std::unique_ptr<VolumeService> service;
+    ServiceParts parts;
+    VolumeService& service;
     Metrics metrics;
     std::unique_ptr<RestApi> api;
     std::vector<std::string> log;
 
-    explicit Api(bool noauth = true) {
-        const std::string text = "[DEFAULT]\nhost = host-a\nauth_strategy = " + std::string(noauth ? "noauth" : "token") +
-                                 "\nauth_token = s3cret\nstate_path = " + dir.file("state") +
-                                 "\nenabled_backends = thin, small\n"
-                                 "[thin]\nvolume_driver = thin_file\nvolume_backend_name = thin\npool_path = " + dir.file("thin") +
-                                 "\npool_size = 10G\nmax_over_subscription_ratio = 2\n"
-                                 "[small]\nvolume_driver = thick_file\nvolume_backend_name = small\npool_file = " + dir.file("small.pool") +
-                                 "\npool_size = 3G\nsparse_copy = never\n";
-        auto file = ConfigFile::parse(text, "test.conf");
-        REQUIRE(file.ok());
-        auto c = read_daemon_config(*file);
-        REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
-        config = *c;
-        auto s = VolumeStore::open(config.state_path);
-        REQUIRE(s.ok());
-        store = std::move(*s);
-        auto b = Backends::configure(*file, *store, nullptr);
-        REQUIRE(b.ok());
-        backends = std::move(*b);
-        REQUIRE(backends->start().ok());
-        service = std::make_unique<VolumeService>(config, *backends, *store, nullptr);
-        api = std::make_unique<RestApi>(*service, metrics, [this](const std::string& l) { log.push_back(l); });
+    static std::string ini(const TempDir& dir, bool noauth) {
+        return "[DEFAULT]\nhost = host-a\nauth_strategy = " + std::string(noauth ? "noauth" : "token") +
+               "\nauth_token = s3cret\nstate_path = " + dir.file("state") +
+               "\nenabled_backends = thin, small\n"
+               "[thin]\nvolume_driver = thin_file\nvolume_backend_name = thin\npool_path = " + dir.file("thin") +
+               "\npool_size = 10G\nmax_over_subscription_ratio = 2\n"
+               "[small]\nvolume_driver = thick_file\nvolume_backend_name = small\npool_file = " + dir.file("small.pool") +
+               "\npool_size = 3G\nsparse_copy = never\n";
+    }
+
+    explicit Api(bool noauth = true) : parts(ini(dir, noauth)), service(*parts.volumes) {
+        api = std::make_unique<RestApi>(service, metrics, [this](const std::string& l) { log.push_back(l); });
     }
 
     ApiResponse call(const std::string& method, const std::string& path, const std::string& body = "",
@@ -267,7 +256,8 @@ TEST_CASE("a listing under a project shows that project's volumes; all_tenants o
     REQUIRE(other.status == 202);
     auto ids = [&](const std::string& path) {
         std::vector<std::string> out;
-        for (const auto& v : a.call("GET", path).body["volumes"]) out.push_back(v["id"]);
+        const ApiResponse listed = a.call("GET", path);  // kept alive: the loop reads into it
+        for (const auto& v : listed.body["volumes"]) out.push_back(v["id"]);
         return out;
     };
     CHECK(ids("/v3/p/volumes") == std::vector<std::string>{mine});

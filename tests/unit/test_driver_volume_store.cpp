@@ -7,6 +7,7 @@
 #include <Poco/Exception.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,7 +33,7 @@ VolumeRecord record(const std::string& id) {
     r.name = "v-" + id;
     r.backend = "thin";
     r.size = 1 << 30;
-    r.status = "available";
+    r.status = VolumeStatus::available;
     return r;
 }
 
@@ -51,9 +52,9 @@ TEST_CASE("volume store: a write returns once flushed, and is read back at once"
     REQUIRE(got->has_value());
     CHECK((*got)->name == "v-a");
     VolumeRecord changed = **got;
-    changed.status = "deleting";
+    changed.status = VolumeStatus::deleting;
     REQUIRE(store->update(changed).ok());
-    CHECK((*store->get("a"))->status == "deleting");
+    CHECK((*store->get("a"))->status == VolumeStatus::deleting);
     CHECK(store->update(record("missing")).error().kind == ErrorKind::not_found);
 }
 
@@ -98,21 +99,62 @@ TEST_CASE("volume store: what was acknowledged is found by a store reopened on t
     CHECK(again->backend_fact("thin", "k")->value_or("") == "v");
 }
 
-TEST_CASE("volume store: a committed write is visible at once and durable after make_durable") {
+TEST_CASE("volume store: a transaction is one flush on commit, its reads see its own writes, and a rollback writes nothing") {
     TempDir dir;
     auto store = open_store(dir);
-    REQUIRE(store->insert(record("c")).ok());
-    auto r = **store->get("c");
-    r.status = "deleting";
     const auto before = store->write_counts();
-    REQUIRE(store->update(r, Durability::committed).ok());
-    CHECK((*store->get("c"))->status == "deleting");
-    CHECK(store->write_counts().flushes == before.flushes);  // not flushed yet
-    REQUIRE(store->make_durable().ok());
-    CHECK(store->write_counts().flushes == before.flushes + 1);
-    REQUIRE(store->remove("c", Durability::committed).ok());
-    REQUIRE(store->make_durable().ok());
-    CHECK_FALSE(store->get("c")->has_value());
+    Status done = store->transaction([&](VolumeStore::Tx& tx) -> Status {
+        for (int i = 0; i < 5; ++i)
+            if (Status s = tx.insert(record("t" + std::to_string(i))); !s.ok()) return s;
+        auto inside = store->get("t3");  // through the store, on the same thread: the write connection
+        REQUIRE(inside.ok());
+        CHECK(inside->has_value());
+        int n = 0;
+        store->with_read_session([&](Poco::Data::Session& s) {
+            s << "SELECT count(*) FROM volumes", into(n), now;
+            return 0;
+        });
+        CHECK(n == 5);
+        return tx.modify("t1", [](VolumeRecord& r) {
+            r.status = VolumeStatus::deleting;
+            return success();
+        });
+    });
+    REQUIRE(done.ok());
+    const auto after = store->write_counts();
+    CHECK(after.commits == before.commits + 1);
+    CHECK(after.flushes == before.flushes + 1);
+    CHECK((*store->get("t1"))->status == VolumeStatus::deleting);
+
+    Status refused = store->transaction([&](VolumeStore::Tx& tx) -> Status {
+        REQUIRE(tx.insert(record("gone")).ok());
+        return Error{"changed my mind", ErrorKind::refused};
+    });
+    CHECK_FALSE(refused.ok());
+    CHECK_FALSE(store->get("gone")->has_value());
+    CHECK(store->write_counts().flushes == after.flushes);
+}
+
+TEST_CASE("volume store: while one thread is in a transaction, another reads the last commit without waiting") {
+    TempDir dir;
+    auto store = open_store(dir);
+    REQUIRE(store->insert(record("x")).ok());
+    std::atomic<bool> inside{false}, read{false};
+    std::thread writer([&] {
+        (void)store->transaction([&](VolumeStore::Tx& tx) -> Status {
+            CHECK(tx.insert(record("y")).ok());
+            inside = true;
+            for (int i = 0; i < 200 && !read; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            return success();
+        });
+    });
+    while (!inside) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    auto all = store->list();  // would wait for the transaction if it needed the write connection
+    read = true;
+    writer.join();
+    REQUIRE(all.ok());
+    CHECK(all->size() == 1);
+    CHECK(store->list()->size() == 2);
 }
 
 TEST_CASE("volume store: with_session writes are durable on return, and with_read_session refuses writes") {
