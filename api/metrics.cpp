@@ -1,12 +1,17 @@
 #include "api/metrics.hpp"
 
+#include <set>
 #include <sstream>
 
 namespace volmig {
 
 void Metrics::record_request(const std::string& method, int status) {
+    // The method is the client's: any other word counts as "other", so that requests with
+    // made-up methods (answered 401 or 405) can neither grow the table without bound nor put
+    // quotes and line breaks into the metrics text.
+    static const std::set<std::string> known{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
     std::lock_guard<std::mutex> lock(mutex_);
-    ++requests_[{method, status}];
+    ++requests_[{known.count(method) ? method : std::string("other"), status}];
     if (status >= 400) ++errors_;
 }
 

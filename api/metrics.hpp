@@ -18,7 +18,7 @@ enum class ConnectionRefusal {
 
 class Metrics {
 public:
-    void record_request(const std::string& method, int status);
+    void record_request(const std::string& method, int status);  // methods outside HTTP's as "other"
     void connection_opened() { ++connections_open_; }
     void connection_closed() { --connections_open_; }
     void connection_refused(ConnectionRefusal reason) {

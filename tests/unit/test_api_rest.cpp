@@ -326,6 +326,15 @@ TEST_CASE("capabilities: the document of each backend, 404 for unknown hosts or 
     CHECK(a.call("GET", "/v3/p/capabilities/nonsense").status == 400);
 }
 
+TEST_CASE("metrics count a method that is not HTTP's as other: made-up methods add no lines, quotes cannot get in") {
+    Api a;
+    for (int i = 0; i < 50; ++i) a.call("X" + std::to_string(i) + "\"}", "/v3/p/volumes");
+    auto r = a.call("GET", "/metrics");
+    REQUIRE(r.status == 200);
+    CHECK(r.text.find("volmig_http_requests_total{method=\"other\",code=\"405\"} 50") != std::string::npos);
+    CHECK(r.text.find("X1") == std::string::npos);
+}
+
 TEST_CASE("metrics count requests and errors, and report volumes and allocation per backend") {
     Api a;
     a.create(R"({"volume": {"size": 1}})");
