@@ -31,14 +31,15 @@ std::string string_field(const nlohmann::json& row, const std::string& key) {
     return row.contains(key) && row[key].is_string() ? row[key].get<std::string>() : std::string();
 }
 
-Result<nlohmann::json> report_rows(const std::string& text, const std::string& kind) {
-    auto doc = nlohmann::json::parse(text, nullptr, false);
+// The rows of every `kind` part of a report, pointing into `doc`: not copied, as a copy of a
+// value nested deep enough recurses until the stack overflows.
+Result<std::vector<const nlohmann::json*>> report_rows(const nlohmann::json& doc, const std::string& kind) {
     if (doc.is_discarded() || !doc.is_object() || !doc.contains("report") || !doc["report"].is_array())
         return Error{"lvm report is not the expected JSON ({\"report\": [{\"" + kind + "\": [...]}]})"};
-    nlohmann::json rows = nlohmann::json::array();
+    std::vector<const nlohmann::json*> rows;
     for (const auto& part : doc["report"])
         if (part.is_object() && part.contains(kind) && part[kind].is_array())
-            for (const auto& r : part[kind]) rows.push_back(r);
+            for (const auto& r : part[kind]) rows.push_back(&r);
     return rows;
 }
 
@@ -75,11 +76,13 @@ std::optional<Extent> block_range(uint64_t first, uint64_t count, uint64_t block
 }  // namespace
 
 Result<std::vector<LvRow>> parse_lvs_json(const std::string& text) {
-    auto rows = report_rows(text, "lv");
+    const auto doc = nlohmann::json::parse(text, nullptr, false);
+    auto rows = report_rows(doc, "lv");
     if (!rows) return rows.take_error();
     std::vector<LvRow> out;
     size_t index = 0;
-    for (const auto& r : *rows) {
+    for (const nlohmann::json* row : *rows) {
+        const nlohmann::json& r = *row;
         const std::string where = "lvs row " + std::to_string(index++);
         LvRow lv;
         lv.name = string_field(r, "lv_name");
@@ -112,10 +115,12 @@ Result<std::vector<LvRow>> parse_lvs_json(const std::string& text) {
 }
 
 Result<std::vector<VgRow>> parse_vgs_json(const std::string& text) {
-    auto rows = report_rows(text, "vg");
+    const auto doc = nlohmann::json::parse(text, nullptr, false);
+    auto rows = report_rows(doc, "vg");
     if (!rows) return rows.take_error();
     std::vector<VgRow> out;
-    for (const auto& r : *rows) {
+    for (const nlohmann::json* row : *rows) {
+        const nlohmann::json& r = *row;
         VgRow vg;
         vg.name = string_field(r, "vg_name");
         if (vg.name.empty()) return Error{"vgs row without vg_name"};

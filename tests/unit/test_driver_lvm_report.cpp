@@ -313,6 +313,14 @@ TEST_CASE("driver lvm report: text that is not an lvm JSON report is an error") 
     CHECK(contains(vgs.error().message, "lvm report"));
 }
 
+TEST_CASE("driver lvm report: a row nested 100000 arrays deep is an error, not a stack overflow") {
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    CHECK(contains(lvs_error(R"({"report": [{"lv": [)" + deep + "]}]}"), "no lv_name"));
+    auto vgs = parse_vgs_json(R"({"report": [{"vg": [)" + deep + "]}]}");
+    REQUIRE_FALSE(vgs.ok());
+    CHECK(contains(vgs.error().message, "without vg_name"));
+}
+
 // ---- vgs ------------------------------------------------------------------------------------
 
 TEST_CASE("driver lvm report: vgs of two VGs (real output), with and without the B suffix") {
