@@ -68,16 +68,6 @@ void read_reply(const std::string& text, uint8_t options) {
     check_plan(c, options);
 }
 
-// Valid UTF-8 as nlohmann defines it: what a name from the configuration is.
-bool serializes(const std::string& s) {
-    try {
-        (void)json(s).dump();
-        return true;
-    } catch (const json::type_error&) {
-        return false;
-    }
-}
-
 int round_trip(fuzz::ByteReader& in, uint8_t options) {
     BackendFacts f;
     const uint8_t bits = in.byte();
@@ -92,7 +82,7 @@ int round_trip(fuzz::ByteReader& in, uint8_t options) {
     f.storage_protocol = in.text(20);
     for (const std::string* s : {&id.host, &id.volume_backend_name, &id.pool_name, &id.driver_name, &id.driver_version,
                                  &f.zero_initialized_reason, &f.storage_protocol})
-        if (!serializes(*s)) return -1;  // names come from the configuration, which is UTF-8
+        if (!fuzz::serializes_as_json(*s)) return -1;  // names come from the configuration, which is UTF-8
 
     const json sent = json::parse(build_capability_document(id, f, policy).dump(), nullptr, false);
     const DestinationCapabilities c = read_capability_document(sent);

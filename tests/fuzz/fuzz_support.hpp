@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace volmig::fuzz {
@@ -19,6 +21,16 @@ inline void check(bool holds, const std::string& property) {
     if (holds) return;
     std::fprintf(stderr, "fuzz: property violated: %s\n", property.c_str());
     std::abort();
+}
+
+// Whether nlohmann's strict serialization takes this text: UTF-8 as JSON output needs it.
+inline bool serializes_as_json(const std::string& text) {
+    try {
+        (void)nlohmann::json(text).dump();
+        return true;
+    } catch (const nlohmann::json::type_error&) {
+        return false;
+    }
 }
 
 // Typed values from the front of the data; past the end every read gives zeros (or empty).
