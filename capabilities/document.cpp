@@ -1,5 +1,7 @@
 #include "capabilities/document.hpp"
 
+#include "copy/json_text.hpp"
+
 namespace volmig {
 
 namespace {
@@ -17,13 +19,6 @@ const nlohmann::json* default_of(const nlohmann::json& props, const std::string&
     return d == p->end() ? nullptr : &*d;
 }
 
-// A peer's value in a message: strings quoted and cut to 100 bytes, anything else by its type.
-std::string described(const nlohmann::json& value) {
-    if (!value.is_string()) return std::string("a JSON ") + value.type_name();
-    const std::string& s = value.get_ref<const std::string&>();
-    return nlohmann::json(s.substr(0, 100)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + (s.size() > 100 ? "..." : "");
-}
-
 // A boolean property's value: only a real JSON boolean in {"type": "boolean", "default": b} counts.
 bool boolean_property(const nlohmann::json& props, const std::string& key, std::vector<std::string>& doubts) {
     if (!props.contains(key)) {
@@ -37,7 +32,7 @@ bool boolean_property(const nlohmann::json& props, const std::string& key, std::
     }
     const auto type = props[key].find("type");
     if (type != props[key].end() && *type != "boolean") {
-        doubts.push_back(key + " declares type " + described(*type) + ", not boolean: taken as false");
+        doubts.push_back(key + " declares type " + json_for_message(*type) + ", not boolean: taken as false");
         return false;
     }
     return value->get<bool>();

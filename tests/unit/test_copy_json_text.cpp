@@ -1,0 +1,26 @@
+// copy/json_text: untrusted JSON values in messages stay short and serializable.
+#include <doctest/doctest.h>
+
+#include "copy/json_text.hpp"
+
+using namespace volmig;
+using nlohmann::json;
+
+TEST_CASE("json_for_message: scalars as themselves, strings quoted and cut, structures by their type") {
+    CHECK(json_for_message(json(42)) == "42");
+    CHECK(json_for_message(json(-1.5)) == "-1.5");
+    CHECK(json_for_message(json(true)) == "true");
+    CHECK(json_for_message(json(nullptr)) == "null");
+    CHECK(json_for_message(json("big")) == "\"big\"");
+    CHECK(json_for_message(json(std::string(101, 'a'))) == "\"" + std::string(100, 'a') + "\"...");
+    CHECK(json_for_message(json(std::string(10, 'a')), 4) == "\"aaaa\"...");
+    CHECK(json_for_message(json::object()) == "a JSON object");
+    CHECK(json_for_message(json::parse(std::string(100000, '[') + std::string(100000, ']'))) == "a JSON array");
+}
+
+TEST_CASE("json_for_message: invalid UTF-8, or a character cut in two, is replaced and the text serializes") {
+    const std::string cut = json_for_message(json("\xc3\xa9\xc3\xa9"), 3);  // "éé" cut inside the second é
+    CHECK(cut == "\"\xc3\xa9\xef\xbf\xbd\"...");
+    CHECK(json_for_message(json("\xe1\xe1")) == "\"\xef\xbf\xbd\xef\xbf\xbd\"");
+    CHECK_NOTHROW((void)json(json_for_message(json("\xff"))).dump());
+}
