@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "api/rest.hpp"
+#include "tests/support/api_daemon.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace volmig;
@@ -12,39 +13,17 @@ using namespace volmig::test;
 
 namespace {
 
-struct Api {
-    TempDir dir;
-    DaemonConfig config;
-    std::unique_ptr<VolumeStore> store;
-    std::unique_ptr<Backends> backends;
-    std::unique_ptr<VolumeService> service;
-    Metrics metrics;
-    std::unique_ptr<RestApi> api;
-    std::vector<std::string> log;
-
-    explicit Api(bool noauth = true) {
-        const std::string text = "[DEFAULT]\nhost = host-a\nauth_strategy = " + std::string(noauth ? "noauth" : "token") +
-                                 "\nauth_token = s3cret\nstate_path = " + dir.file("state") +
-                                 "\nenabled_backends = thin, small\n"
-                                 "[thin]\nvolume_driver = thin_file\nvolume_backend_name = thin\npool_path = " + dir.file("thin") +
-                                 "\npool_size = 10G\nmax_over_subscription_ratio = 2\n"
-                                 "[small]\nvolume_driver = thick_file\nvolume_backend_name = small\npool_file = " + dir.file("small.pool") +
-                                 "\npool_size = 3G\nsparse_copy = never\n";
-        auto file = ConfigFile::parse(text, "test.conf");
-        REQUIRE(file.ok());
-        auto c = read_daemon_config(*file);
-        REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
-        config = *c;
-        auto s = VolumeStore::open(config.state_path);
-        REQUIRE(s.ok());
-        store = std::move(*s);
-        auto b = Backends::configure(*file, *store, nullptr);
-        REQUIRE(b.ok());
-        backends = std::move(*b);
-        REQUIRE(backends->start().ok());
-        service = std::make_unique<VolumeService>(config, *backends, *store, nullptr);
-        api = std::make_unique<RestApi>(*service, metrics, [this](const std::string& l) { log.push_back(l); });
-    }
+struct Api : ApiDaemon {
+    explicit Api(bool noauth = true)
+        : ApiDaemon([noauth](const TempDir& where) {
+              return "[DEFAULT]\nhost = host-a\nauth_strategy = " + std::string(noauth ? "noauth" : "token") +
+                     "\nauth_token = s3cret\nstate_path = " + where.file("state") +
+                     "\nenabled_backends = thin, small\n"
+                     "[thin]\nvolume_driver = thin_file\nvolume_backend_name = thin\npool_path = " + where.file("thin") +
+                     "\npool_size = 10G\nmax_over_subscription_ratio = 2\n"
+                     "[small]\nvolume_driver = thick_file\nvolume_backend_name = small\npool_file = " + where.file("small.pool") +
+                     "\npool_size = 3G\nsparse_copy = never\n";
+          }) {}
 
     ApiResponse call(const std::string& method, const std::string& path, const std::string& body = "",
                      std::map<std::string, std::string> headers = {}) {
