@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "copy/json_text.hpp"
+
 namespace volmig {
 
 namespace {
@@ -59,6 +61,26 @@ ApiResponse method_not_allowed(const std::string& allowed) {
 
 std::string gib(uint64_t bytes) { return std::to_string((bytes + kGiB - 1) / kGiB); }
 
+// Whether [ and { nest deeper than `limit` outside strings; the text need not be valid JSON.
+bool json_nests_deeper_than(const std::string& text, int limit) {
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    for (const char c : text) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit) return true;
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 ApiResponse error_response(int status, const std::string& message) {
@@ -79,6 +101,9 @@ ApiResponse error_response(const Error& error) {
 
 Result<nlohmann::json> parse_body(const ApiRequest& request) {
     if (request.body.empty()) return Error{"the request needs a JSON body", ErrorKind::invalid};
+    // Before nlohmann builds the tree: copying or dumping it recurses once per level.
+    if (json_nests_deeper_than(request.body, kMaxJsonDepth))
+        return Error{"the request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels", ErrorKind::invalid};
     auto doc = nlohmann::json::parse(request.body, nullptr, false);
     if (doc.is_discarded()) return Error{"the request body is not valid JSON", ErrorKind::invalid};
     if (!doc.is_object()) return Error{"the request body must be a JSON object", ErrorKind::invalid};
@@ -87,13 +112,13 @@ Result<nlohmann::json> parse_body(const ApiRequest& request) {
 
 Result<uint64_t> whole_number(const nlohmann::json& v, const std::string& field) {
     if (v.is_number_unsigned()) return v.get<uint64_t>();
-    if (v.is_number_integer()) return Error{field + " must not be negative (got " + v.dump() + ")", ErrorKind::invalid};
+    if (v.is_number_integer()) return Error{field + " must not be negative (got " + json_for_message(v) + ")", ErrorKind::invalid};
     if (v.is_string()) {
         const std::string s = v.get<std::string>();
         if (!s.empty() && s.size() <= 12 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
             return std::stoull(s);
     }
-    return Error{field + " must be a whole number (got " + v.dump() + ")", ErrorKind::invalid};
+    return Error{field + " must be a whole number (got " + json_for_message(v) + ")", ErrorKind::invalid};
 }
 
 Result<bool> boolean_value(const nlohmann::json& v, const std::string& field) {
@@ -104,7 +129,7 @@ Result<bool> boolean_value(const nlohmann::json& v, const std::string& field) {
         if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
         if (s == "false" || s == "0" || s == "no" || s == "off") return false;
     }
-    return Error{field + " must be a boolean (got " + v.dump() + ")", ErrorKind::invalid};
+    return Error{field + " must be a boolean (got " + json_for_message(v) + ")", ErrorKind::invalid};
 }
 
 RestApi::RestApi(VolumeService& service, Metrics& metrics, std::function<void(const std::string&)> log)
@@ -377,6 +402,10 @@ ApiResponse RestApi::create_volume(const ApiRequest& request, const std::string&
     if (!text("display_description", req.description) || !text("description", req.description))
         return error_response(400, "volume.description must be a string");
     if (req.name.size() > 255) return error_response(400, "volume.name is longer than 255 characters");
+    // The store keeps C strings: "a\u0000b" would silently become "a".
+    if (req.name.find('\0') != std::string::npos) return error_response(400, "volume.name must not contain a NUL character (\\u0000)");
+    if (req.description.find('\0') != std::string::npos)
+        return error_response(400, "volume.description must not contain a NUL character (\\u0000)");
     std::string zone;
     if (!text("volume_type", req.volume_type)) return error_response(400, "volume.volume_type must be a string");
     if (!text("availability_zone", zone)) return error_response(400, "volume.availability_zone must be a string");

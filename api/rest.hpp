@@ -75,11 +75,17 @@ ApiResponse error_response(int status, const std::string& message);
 // ErrorKind -> HTTP status: invalid/refused 400, not_found 404, others 500.
 ApiResponse error_response(const Error& error);
 
-// Reads a JSON body: 400 naming the problem if it is not a JSON object.
+// How deep a request body's arrays and objects may nest: Cinder's bodies need 3 or 4 levels.
+constexpr int kMaxJsonDepth = 32;
+
+// Reads a JSON body: 400 naming the problem if it is not a JSON object or nests deeper than
+// kMaxJsonDepth (refused before it is parsed).
 Result<nlohmann::json> parse_body(const ApiRequest& request);
-// A whole number from a JSON number or a string of digits (cinderclient sends both).
+// A whole number from a JSON number or a string of digits (cinderclient sends both). Errors
+// show at most 100 characters of the value.
 Result<uint64_t> whole_number(const nlohmann::json& value, const std::string& field);
-// A boolean from a JSON boolean or "true"/"false" strings (cinderclient sends strings).
+// A boolean from a JSON boolean or "true"/"false" strings (cinderclient sends strings). Errors
+// show at most 100 characters of the value.
 Result<bool> boolean_value(const nlohmann::json& value, const std::string& field);
 
 }  // namespace volmig
