@@ -1,7 +1,5 @@
 #include "api/daemon.hpp"
 
-#include "api/planner.hpp"
-
 namespace volmig {
 
 Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, std::function<void(const std::string&)> log) {
@@ -40,24 +38,6 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     });
     d->peers_ = std::make_unique<Peers>(d->config_);
     d->api_ = std::make_unique<RestApi>(*d->service_, *d->metrics_, log);
-    d->api_->add_action("volmig-plan_migration", [daemon = d.get()](const ApiRequest&, const std::string&, const std::string& id,
-                                                                     const nlohmann::json& args) {
-        if (!args.is_object() || !args.contains("host") || !args["host"].is_string())
-            return error_response(400, "volmig-plan_migration needs {\"host\": \"HOST@BACKEND[#POOL]\"}");
-        bool force = false;
-        for (const auto& [key, value] : args.items()) {
-            if (key == "host") continue;
-            if (key != "force_host_copy") return error_response(400, "unknown field '" + key + "' in volmig-plan_migration");
-            auto b = boolean_value(value, "force_host_copy");
-            if (!b) return error_response(b.error());
-            force = *b;
-        }
-        auto plan = plan_migration(*daemon->service_, *daemon->peers_, id, args["host"].get<std::string>(), force);
-        if (!plan) return error_response(plan.error());
-        ApiResponse r;
-        r.body = {{"plan", migration_plan_to_json(*plan)}};
-        return r;
-    });
     d->server_ = std::make_unique<HttpServer>(*d->api_, log);
     d->migrations_ = std::make_unique<MigrationService>(*d->service_, *d->peers_, *d->metrics_, log);
     Status schema = d->migrations_->initialize();

@@ -7,7 +7,8 @@ namespace volmig {
 Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     const ConfigSection& d = file.section("DEFAULT");
     Status known = d.only({"host", "listen", "port", "auth_strategy", "auth_token", "state_path", "enabled_backends", "http_threads",
-                           "migration_workers", "volume_copy_bps_limit", "peer_timeout"});
+                           "migration_workers", "volume_copy_bps_limit", "peer_timeout",
+                           "forwarding_check_interval", "cleanup_retry_interval"});
     if (!known.ok()) return known.error();
     DaemonConfig c;
     char hostname[256] = "localhost";
@@ -40,6 +41,12 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     auto peer_timeout = d.integer("peer_timeout", 30, 1, 3600);
     if (!peer_timeout) return peer_timeout.take_error();
     c.peer_timeout = std::chrono::seconds(*peer_timeout);
+    auto forwarding = d.integer("forwarding_check_interval", 60, 1, 86400);
+    if (!forwarding) return forwarding.take_error();
+    c.forwarding_check_interval = std::chrono::seconds(*forwarding);
+    auto cleanup = d.integer("cleanup_retry_interval", 30, 1, 86400);
+    if (!cleanup) return cleanup.take_error();
+    c.cleanup_retry_interval = std::chrono::seconds(*cleanup);
     for (const auto& backend : d.list("enabled_backends")) {
         auto policy = file.section(backend).choice("sparse_copy", {"auto", "never"}, "auto");
         if (!policy) return policy.take_error();

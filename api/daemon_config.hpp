@@ -11,6 +11,10 @@
 //   enabled_backends = a, b
 //   volume_copy_bps_limit = 0     throttle migration copies (bytes/s, suffixes allowed; 0 = off)
 //   peer_timeout = 30             seconds for each call to a peer
+//   forwarding_check_interval = 60  seconds between checks of volumes that moved away (dropped
+//                                 here once their new host no longer has them)
+//   cleanup_retry_interval = 30   seconds between retries of deleting destination volumes that
+//                                 failed migrations could not delete (their host was down)
 //   [<backend>] sparse_copy = auto|never   operator policy for sparse copies onto/from it
 //   [peers]
 //   host-b = http://10.0.0.2:8776 other daemons by host name
@@ -38,6 +42,8 @@ struct DaemonConfig {
     unsigned migration_workers = 2;
     uint64_t volume_copy_bps_limit = 0;       // migration copies, source bytes per second; 0 = unlimited
     std::chrono::seconds peer_timeout{30};    // each call to a peer (not the stream, which has a stall timeout)
+    std::chrono::seconds forwarding_check_interval{60};
+    std::chrono::seconds cleanup_retry_interval{30};
     std::map<std::string, SparseCopyPolicy> sparse_copy_policies;  // backend section -> sparse_copy
 };
 

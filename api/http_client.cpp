@@ -18,8 +18,19 @@ void global_init() {
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+struct BodyState {
+    std::string* body;
+    size_t limit;
+    bool too_long = false;
+};
+
 size_t on_body(char* data, size_t size, size_t count, void* user) {
-    static_cast<std::string*>(user)->append(data, size * count);
+    auto* state = static_cast<BodyState*>(user);
+    if (state->body->size() + size * count > state->limit) {
+        state->too_long = true;
+        return 0;  // libcurl stops with CURLE_WRITE_ERROR
+    }
+    state->body->append(data, size * count);
     return size * count;
 }
 
@@ -81,7 +92,8 @@ Result<HttpResponse> http_request(const std::string& method, const std::string& 
         curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.stall_timeout.count()));
     }
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+    BodyState body_state{&response.body, options.max_response_bytes};
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body_state);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
     if (options.body_source) {
@@ -97,6 +109,9 @@ Result<HttpResponse> http_request(const std::string& method, const std::string& 
 
     const CURLcode rc = curl_easy_perform(curl);
     if (upload.failed) return upload.error;
+    if (body_state.too_long)
+        return Error{method + " " + url + " failed: the response body is longer than " + std::to_string(options.max_response_bytes) + " bytes",
+                     ErrorKind::failed};
     if (rc != CURLE_OK) {
         std::string hint;
         if (rc == CURLE_COULDNT_CONNECT) hint = " (is the daemon running and listening there?)";

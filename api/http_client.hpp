@@ -26,6 +26,8 @@ struct HttpOptions {
     // Abort when fewer than 1 byte/s moved for this long (0 = never): a stalled peer on a stream.
     std::chrono::seconds stall_timeout{0};
     std::vector<std::string> headers;                                   // "Name: value"
+    // A longer response body fails the request: a broken or hostile server cannot fill memory.
+    size_t max_response_bytes = 16 << 20;
     // Streaming upload: called for the next chunk of the body; returns bytes placed in buf (0 at
     // the end). When set, `body` is ignored and the request uses chunked transfer encoding.
     std::function<Result<size_t>(char* buf, size_t capacity)> body_source;

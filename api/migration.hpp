@@ -1,22 +1,28 @@
-// Volume migration (os-migrate_volume), both ends.
+// Volume migration (os-migrate_volume), both ends (DESIGN.md "Migration").
 //
-// Source side, as a job that survives a restart (state in SQLite):
-//   starting    plan from the destination's capability document, create the destination
-//               volume (locally or on the peer) and prepare it to receive;
-//   migrating   copy: locally with the copy engine when both backends are on this daemon,
-//               otherwise as an extent stream over HTTP to the peer; then verify checksums;
-//   completing  the destination takes over the volume id (adopt), the source's storage is
-//               deleted only now;
+// Source side (migration_source.cpp), a job that survives a restart (api/migration_store.hpp):
+//   starting    fetch the destination's capabilities, plan, create the destination volume
+//               (tagged with the migration id, so that it is found even if the answer is lost)
+//               and prepare it to receive;
+//   migrating   copy: with the copy engine when both backends are on this daemon, otherwise as
+//               an extent stream to the peer; verify checksums;
+//   completing  the destination takes the volume's id (adopt) or, locally, the volume takes the
+//               new storage;
+//   releasing   the source's old storage is deleted;
 //   success     or error: the destination deleted, the source untouched and available.
 // With auto_complete off the job waits after verification for os-migrate_volume_completion.
-// On restart, jobs in starting/migrating are rolled back; completing is driven to the end.
+// After a restart: starting and migrating roll back; completing and releasing are driven on.
 //
-// Target side: volmig-prepare_receive locks a new volume as a migration target and hands out a
-// one-time stream token; POST /volmig/v1/streams/{volume_id} applies the stream; volmig-adopt
-// gives the volume the source's id.
+// Target side (migration_target.cpp): volmig-prepare_receive locks a new volume as a migration
+// target and hands out a one-time stream token; POST /volmig/v1/streams/{volume_id} applies the
+// stream; volmig-adopt gives the volume the source's id.
+//
+// Every thread this service starts catches what it throws and turns it into a migration state.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +31,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/capability_cache.hpp"
 #include "api/metrics.hpp"
 #include "api/migration_store.hpp"
 #include "api/peers.hpp"
@@ -51,53 +58,78 @@ public:
     ~MigrationService();
 
     Status initialize();           // schema
-    void resume_after_restart();   // roll back or finish what a restart interrupted
+    void resume_after_restart();   // roll back or finish what a restart interrupted; starts the sweeper
     void refuse_new();             // from now on start() refuses (the daemon is stopping)
-    void stop();                   // cancel running jobs (they roll back) and wait for them
+    void stop();                   // cancel running jobs (they roll back) and wait for every thread
 
     // Validates and starts a job; the volume's migration_status becomes "starting".
     Result<MigrationRecord> start(const MigrateRequest& request);
     // os-migrate_volume_completion: finish (error = false) or abandon (error = true) a job that
     // waits after verification.
     Result<nlohmann::json> complete(const std::string& volume_id, const std::string& new_volume_id, bool error);
+    // volmig-plan_migration: the plan a migration would follow now, from the capability cache
+    // (never a peer call in a request handler: a document not cached yet answers 503).
+    ApiResponse plan_preview(const std::string& volume_id, const nlohmann::json& args);
 
     // Target side.
     Result<nlohmann::json> prepare_receive(const std::string& volume_id, const nlohmann::json& args);
     ApiResponse receive_stream(const ApiRequest& head, std::istream& body);
     Result<nlohmann::json> adopt(const std::string& temporary_id, const nlohmann::json& args);
 
-    // Registers the actions, the stream route and the view decorator.
+    // Registers the actions, the stream route, the view decorator and the delete guard.
     void install(RestApi& api, HttpServer& server);
 
-    // For views: the newest source-side migration of a volume, as JSON (null when none).
+    // For views: the migration that moved (or is filling) a volume, as JSON (null when none).
     nlohmann::json migration_view(const std::string& volume_id);
 
 private:
     struct Running {
         std::thread thread;
         std::atomic<bool> cancel{false};
+        std::atomic<bool> done{false};
     };
+    // Why a job thread runs: a new migration (or a completion asked for), a restart that found
+    // the migration unfinished, or os-migrate_volume_completion abandoning it.
+    enum class JobStart { fresh, after_restart, abandon };
 
-    void run_job(std::string migration_id);
+    // Source side (migration_source.cpp).
+    void launch(const std::string& migration_id, JobStart how = JobStart::fresh);
+    void run_job(const std::string& migration_id, JobStart how);
+    void run_steps(MigrationRecord& m, JobStart how);
     Status copy_locally(MigrationRecord& m, const MigrationPlan& plan, const VolumeRecord& source, nlohmann::json& report);
-    Status copy_to_peer(MigrationRecord& m, const MigrationPlan& plan, const VolumeRecord& source, nlohmann::json& report);
-    Status finish(MigrationRecord& m);
+    Status copy_to_peer(MigrationRecord& m, PeerClient& peer, const MigrationPlan& plan, const VolumeRecord& source,
+                        nlohmann::json& report);
+    void complete_job(MigrationRecord& m);
+    Status take_over_locally(MigrationRecord& m);
+    Status hand_over_to_peer(MigrationRecord& m, PeerClient& peer);
+    void release_source(MigrationRecord& m);
     void roll_back(MigrationRecord& m, const std::string& why);
-    Status delete_destination(const MigrationRecord& m);
-    void set_volume_migration_status(const std::string& volume_id, const std::string& migration_status, const std::string& error = "");
-    void save_progress(MigrationRecord& m, const Progress& p);
+    Status delete_destination(MigrationRecord& m);
     void delete_leftovers(const std::string& volume_id);
+    Result<std::unique_ptr<PeerClient>> destination_client(const std::string& host);
     bool cancelled(const std::string& migration_id);
-    Result<Attachment> attach(const VolumeRecord& record, AttachMode mode);
+    bool wait_or_cancelled(const std::string& migration_id, std::chrono::milliseconds how_long);
+
+    // Background sweeps (migration_sweep.cpp): stale forwarding records, pending cleanups.
+    void sweep_loop();
+    void check_forwarding_records();
+    void retry_pending_cleanups();
+
+    // Target side (migration_target.cpp).
+    Status delete_guard(const VolumeRecord& volume);
+    void resume_targets();
 
     VolumeService& volumes_;
     const Peers& peers_;
     Metrics& metrics_;
     std::function<void(const std::string&)> log_;
     MigrationStore store_;
-    std::mutex mutex_;  // jobs_ and the start of jobs
+    CapabilityCache capabilities_;
+    std::mutex mutex_;  // jobs_, stopping_; never held while calling the store or a peer
+    std::condition_variable wake_;
     std::map<std::string, std::unique_ptr<Running>> jobs_;
     bool stopping_ = false;
+    std::thread sweeper_;
 };
 
 }  // namespace volmig

@@ -1,59 +1,56 @@
-// Migration records in the daemon's SQLite database, so that a job survives a restart: the
-// source side's job (role "source") and the receiving side's target (role "target").
+// Migration records in the daemon's SQLite database, so that a migration survives a restart.
+//
+// Every change of state goes through transition(): it checks that the move is allowed for the
+// record's role, writes it only if the stored state is still the one the caller read (a second
+// writer fails instead of overwriting), commits it together with whatever volume records the
+// step changes, and reports failure instead of letting a caller go on as if it had been saved.
 #pragma once
 
-#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "api/migration_record.hpp"
 #include "copy/result.hpp"
 #include "driver/volume_store.hpp"
 
 namespace volmig {
 
-struct MigrationRecord {
-    std::string id;
-    std::string role = "source";   // source: this daemon copies out; target: it receives
-    std::string volume_id;         // source role: the migrating volume; target role: the new volume
-    std::string peer_volume_id;    // source role: the destination volume; target role: the source volume
-    std::string destination;       // host@backend#pool
-    std::string source_host;       // host@backend#pool the volume came from
-    std::string state;             // starting, migrating, awaiting_completion, completing, success, error
-    bool force_full = false;
-    std::string requested_strategy;  // "" or full, sparse, full+discard (volmig:strategy)
-    bool auto_complete = true;
-    bool lock_volume = false;
-    std::string plan;              // JSON
-    std::string report;            // JSON
-    std::string error;
-    std::string stream_token;      // target role: what the sender must present
-    // The source's storage, kept until completion deletes it (source role).
-    std::string source_backend, source_location, source_storage_id;
-    uint64_t source_size = 0;
-    uint64_t bytes_done = 0, bytes_total = 0;
-    double rate = 0, eta_seconds = -1;
-    std::string created_at, updated_at;
-
-    bool finished() const { return state == "success" || state == "error"; }
-};
-
 class MigrationStore {
 public:
+    using Also = std::function<Status(VolumeStore::Tx&)>;
+
     explicit MigrationStore(VolumeStore& store);
-    Status ensure_schema();
-    Status save(const MigrationRecord& record);  // insert or replace by id; sets updated_at
+    Status ensure_schema();  // creates the table, converting records of earlier volmig versions
+
+    // A new record (its state is its first state); sets id order, created_at and updated_at.
+    Status insert(MigrationRecord& record, const Also& also = nullptr);
+    // Moves `record` to `to` and saves its other fields, atomically with `also`. On failure the
+    // record keeps its previous state in memory too.
+    Status transition(MigrationRecord& record, MigrationState to, const Also& also = nullptr);
+    // Saves fields other than the state (the stored state must still be record.state).
+    Status save(MigrationRecord& record, const Also& also = nullptr);
+    // Progress only (bytes, rate, ETA): a failure here loses nothing a restart needs.
+    Status save_progress(const MigrationRecord& record);
+
     Result<std::optional<MigrationRecord>> get(const std::string& id);
-    // The newest migration of `volume_id` in `role`.
-    Result<std::optional<MigrationRecord>> latest(const std::string& volume_id, const std::string& role);
-    Result<std::vector<MigrationRecord>> unfinished(const std::string& role);
-    // Earlier failed source-side jobs of a volume whose destination volume is still to delete.
-    Result<std::vector<MigrationRecord>> failed_with_cleanup_pending(const std::string& volume_id);
-    // The completed target-side record of a volume that migrated to this daemon (adopted).
-    Result<std::optional<MigrationRecord>> arrived(const std::string& volume_id);
+    // The migration a volume's view shows: the newest one that moved it (a source record, or a
+    // target record that ended in its adoption here), or the one filling it (a target record of
+    // a volume still under its temporary id).
+    Result<std::optional<MigrationRecord>> shown_for(const std::string& volume_id);
+    // The target record of a temporary volume that is not finished (at most one may exist).
+    Result<std::optional<MigrationRecord>> active_target(const std::string& destination_volume_id);
+    // The target record of a temporary volume holding `stream_token`.
+    Result<std::optional<MigrationRecord>> target_with_token(const std::string& destination_volume_id, const std::string& stream_token);
+    Result<std::vector<MigrationRecord>> unfinished(MigrationRole role);
+    // Failed source-side migrations (of one volume, or all) whose destination volume is still to delete.
+    Result<std::vector<MigrationRecord>> cleanup_pending(const std::optional<std::string>& volume_id);
 
 private:
-    Result<std::vector<MigrationRecord>> query(const std::string& where, const std::vector<std::string>& args);
+    Status write(MigrationRecord& record, std::optional<MigrationState> expected, const Also& also);
+    Result<std::vector<MigrationRecord>> query(const std::string& where, const std::vector<std::string>& args,
+                                               const std::string& order = "seq");
     VolumeStore& store_;
 };
 

@@ -1,8 +1,18 @@
 #include "api/peers.hpp"
 
-#include <algorithm>
-
 namespace volmig {
+
+Peers::Peers(const DaemonConfig& config, Factory factory) : config_(config), factory_(std::move(factory)) {
+    if (!factory_) {
+        factory_ = [this](const std::string& host, const std::string& base_url) {
+            PeerSettings s;
+            s.own_host = config_.host;
+            s.auth_token = config_.noauth ? "" : config_.auth_token;
+            s.call_timeout = config_.peer_timeout;
+            return make_http_peer_client(host, base_url, s);
+        };
+    }
+}
 
 Result<std::string> Peers::base_url(const std::string& host) const {
     auto it = config_.peers.find(host);
@@ -11,31 +21,10 @@ Result<std::string> Peers::base_url(const std::string& host) const {
     return it->second;
 }
 
-HttpOptions Peers::options(std::chrono::milliseconds total) const {
-    HttpOptions o;
-    o.connect_timeout = std::min<std::chrono::milliseconds>(std::chrono::seconds(5), config_.peer_timeout);
-    o.total_timeout = total;
-    o.headers.push_back("X-Auth-Token: " + (config_.noauth ? std::string("volmig:") + config_.host : config_.auth_token));
-    o.headers.push_back("Accept: application/json");
-    o.headers.push_back("OpenStack-API-Version: volume 3.0");
-    return o;
-}
-
-Result<nlohmann::json> Peers::call(const std::string& host, const std::string& method, const std::string& path,
-                                   const nlohmann::json& body, std::chrono::milliseconds timeout) const {
+Result<std::unique_ptr<PeerClient>> Peers::client(const std::string& host) const {
     auto base = base_url(host);
     if (!base) return base.take_error();
-    auto response = http_request(method, *base + path, body.is_null() ? std::string() : body.dump(), options(std::min(timeout, std::chrono::milliseconds(config_.peer_timeout))));
-    if (!response) return Error{"peer " + host + ": " + response.error().message};
-    if (response->status >= 400) {
-        const std::string message = "peer " + host + " answered " + std::to_string(response->status) + " to " + method + " " + path + ": " +
-                                    error_message_from_body(response->body);
-        return Error{message, response->status == 404 ? ErrorKind::not_found : response->status < 500 ? ErrorKind::invalid : ErrorKind::failed};
-    }
-    if (response->body.empty()) return nlohmann::json(nullptr);
-    auto doc = nlohmann::json::parse(response->body, nullptr, false);
-    if (doc.is_discarded()) return Error{"peer " + host + " answered " + method + " " + path + " with a body that is not JSON"};
-    return doc;
+    return factory_(host, *base);
 }
 
 }  // namespace volmig

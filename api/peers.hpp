@@ -1,35 +1,31 @@
-// Other daemons, by host name ([peers] in the configuration), and what we ask of them. Every
-// call has connect and total timeouts and names the peer in its errors. Peers are expected to
-// accept this daemon's auth_token (one service token per deployment).
+// Other daemons, by host name ([peers] in the configuration), and a typed client for each.
+// Peers are expected to accept this daemon's auth_token (one service token per deployment).
 #pragma once
 
-#include <chrono>
+#include <functional>
+#include <memory>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "api/daemon_config.hpp"
-#include "api/http_client.hpp"
-#include "api/volume_service.hpp"
+#include "api/peer_client.hpp"
 
 namespace volmig {
 
 class Peers {
 public:
-    explicit Peers(const DaemonConfig& config) : config_(config) {}
+    // Makes the client for one peer; the default speaks HTTP. Unit tests of the migration state
+    // machine pass a factory of fake peers (fault injection), never the scenario tests.
+    using Factory = std::function<std::unique_ptr<PeerClient>(const std::string& host, const std::string& base_url)>;
+
+    explicit Peers(const DaemonConfig& config, Factory factory = nullptr);
 
     bool is_local(const std::string& host) const { return host == config_.host; }
     Result<std::string> base_url(const std::string& host) const;
-
-    // A JSON request to a peer's API: Cinder error bodies become Errors carrying the message,
-    // 404 -> not_found, other 4xx -> invalid.
-    Result<nlohmann::json> call(const std::string& host, const std::string& method, const std::string& path,
-                                const nlohmann::json& body = nullptr, std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
-
-    HttpOptions options(std::chrono::milliseconds total) const;
+    Result<std::unique_ptr<PeerClient>> client(const std::string& host) const;
 
 private:
     const DaemonConfig& config_;
+    Factory factory_;
 };
 
 }  // namespace volmig

@@ -1,49 +1,49 @@
 #include "api/planner.hpp"
 
+#include <algorithm>
+
 namespace volmig {
 
-Result<MigrationPlan> plan_migration(VolumeService& service, const Peers& peers, const std::string& volume_id,
-                                     const std::string& destination, bool force_full, Strategy requested) {
-    auto record = service.get(volume_id);
-    if (!record) return record.take_error();
-    auto spec = parse_host_spec(destination);
-    if (!spec) return spec.take_error();
-    Backend* source = service.backends().find(record->backend);
-    if (!source) return Error{"the volume's backend " + record->backend + " is not enabled here"};
+Result<MigrationPlan> plan_migration(VolumeService& service, const VolumeRecord& source, const HostSpec& destination, bool same_daemon,
+                                     const FetchedDocument& fetched, bool force_full, Strategy requested) {
+    Backend* backend = service.backends().find(source.backend);
+    if (!backend) return Error{"the volume's backend " + source.backend + " is not enabled here"};
 
     MigrationPlan result;
-    result.destination = *spec;
-    result.same_daemon = peers.is_local(spec->host);
-    std::string fetch_problem;
-    if (result.same_daemon) {
-        auto doc = service.capability_document(spec->host + "@" + spec->backend);
-        if (!doc) return doc.take_error();
-        result.destination_document = *doc;
-    } else {
-        auto base = peers.base_url(spec->host);
-        if (!base) return base.take_error();
-        auto doc = peers.call(spec->host, "GET", "/v3/capabilities/" + spec->host + "@" + spec->backend, nullptr, std::chrono::seconds(15));
-        if (doc)
-            result.destination_document = *doc;
-        else
-            fetch_problem = "capabilities of " + destination + " could not be fetched (" + doc.error().message + ")";
-    }
-    DestinationCapabilities caps = read_capability_document(result.destination_document);
-    if (!fetch_problem.empty()) caps.doubts.insert(caps.doubts.begin(), fetch_problem);
-    if (caps.backend.empty()) caps.backend = spec->backend;
+    result.destination = destination;
+    result.same_daemon = same_daemon;
+    result.destination_document = fetched.document;
+    DestinationCapabilities caps = read_capability_document(fetched.document);
+    if (!fetched.problem.empty()) caps.doubts.insert(caps.doubts.begin(), fetched.problem);
+    if (!fetched.age.empty()) caps.doubts.push_back("capabilities as " + fetched.age);
+    if (caps.backend.empty()) caps.backend = destination.backend;
 
     SourceFacts facts;
-    facts.backend = source->volume_backend_name;
-    facts.policy = service.policy_of(source->name);
-    facts.block_size = source->driver->facts().block_size;
-    auto map = source->driver->extent_map(service.ref_of(*record));
-    facts.extent_map_known = map && map->has_value();
-    if (result.same_daemon) caps.policy = caps.policy == SparseCopyPolicy::never ? caps.policy : service.policy_of(spec->backend);
+    facts.backend = backend->volume_backend_name;
+    facts.policy = service.policy_of(backend->name);
+    facts.block_size = backend->driver->facts().block_size;
+    auto map = backend->driver->extent_map(service.ref_of(source));
+    if (map && *map && (*map)->size() == source.size) result.source_extents = **map;
+    facts.extent_map_known = result.source_extents.has_value();
+    if (same_daemon && caps.policy != SparseCopyPolicy::never) caps.policy = service.policy_of(destination.backend);
 
     OperatorPolicy policy;
     policy.force_full = force_full;
     policy.requested = requested;
     result.plan = plan_copy(facts, caps, policy);
+
+    const nlohmann::json& doc = fetched.document;
+    // Names from the peer's document become part of host@backend#pool: printable and short, or
+    // the name the operator asked for.
+    auto text_field = [&](const char* key, const std::string& fallback) {
+        if (!doc.is_object() || !doc.contains(key) || !doc[key].is_string()) return fallback;
+        const std::string value = doc[key].get<std::string>();
+        const bool printable = std::all_of(value.begin(), value.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f && c != '#' && c != '@'; });
+        return !value.empty() && value.size() <= 255 && printable ? value : fallback;
+    };
+    result.volume_type = text_field("volume_backend_name", destination.backend);
+    const std::string pool = text_field("pool_name", destination.pool.empty() ? destination.backend : destination.pool);
+    result.destination_pool = destination.host + "@" + destination.backend + "#" + pool;
     return result;
 }
 

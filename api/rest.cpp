@@ -1,12 +1,12 @@
 #include "api/rest.hpp"
 
+#include "api/json_input.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <set>
 #include <sstream>
-
-#include "copy/json_text.hpp"
 
 namespace volmig {
 
@@ -61,24 +61,22 @@ ApiResponse method_not_allowed(const std::string& allowed) {
 
 std::string gib(uint64_t bytes) { return std::to_string((bytes + kGiB - 1) / kGiB); }
 
-// Whether [ and { nest deeper than `limit` outside strings; the text need not be valid JSON.
-bool json_nests_deeper_than(const std::string& text, int limit) {
-    int depth = 0;
-    bool in_string = false, escaped = false;
-    for (const char c : text) {
-        if (in_string) {
-            if (escaped) escaped = false;
-            else if (c == '\\') escaped = true;
-            else if (c == '"') in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > limit) return true;
-        } else if (c == ']' || c == '}') {
-            --depth;
-        }
+// ?metadata={"k": "v"} as Cinder takes it: JSON, or the Python literal cinderclient sends
+// ({'k': 'v'}).
+Result<std::map<std::string, std::string>> metadata_filter(const std::string& text) {
+    auto doc = parse_json_bounded(text, 2);
+    if (!doc) {
+        std::string quoted = text;
+        std::replace(quoted.begin(), quoted.end(), '\'', '"');
+        doc = parse_json_bounded(quoted, 2);
     }
-    return false;
+    if (!doc || !doc->is_object()) return Error{"metadata must be an object of strings, as {\"key\": \"value\"}", ErrorKind::invalid};
+    std::map<std::string, std::string> out;
+    for (const auto& [key, value] : doc->items()) {
+        if (!value.is_string()) return Error{"metadata." + key.substr(0, 64) + " must be a string", ErrorKind::invalid};
+        out[key] = value.get<std::string>();
+    }
+    return out;
 }
 
 }  // namespace
@@ -95,30 +93,29 @@ ApiResponse error_response(const Error& error) {
         case ErrorKind::invalid:
         case ErrorKind::refused: return error_response(400, error.message);
         case ErrorKind::not_found: return error_response(404, error.message);
+        case ErrorKind::conflict: return error_response(409, error.message);
         default: return error_response(500, error.message);
     }
 }
 
 Result<nlohmann::json> parse_body(const ApiRequest& request) {
     if (request.body.empty()) return Error{"the request needs a JSON body", ErrorKind::invalid};
-    // Before nlohmann builds the tree: copying or dumping it recurses once per level.
-    if (json_nests_deeper_than(request.body, kMaxJsonDepth))
-        return Error{"the request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels", ErrorKind::invalid};
-    auto doc = nlohmann::json::parse(request.body, nullptr, false);
-    if (doc.is_discarded()) return Error{"the request body is not valid JSON", ErrorKind::invalid};
-    if (!doc.is_object()) return Error{"the request body must be a JSON object", ErrorKind::invalid};
+    // Nesting is bounded before nlohmann builds the tree: copying or dumping it recurses once a level.
+    auto doc = parse_json_bounded(request.body);
+    if (!doc) return Error{"the request body: " + doc.error().message, ErrorKind::invalid};
+    if (!doc->is_object()) return Error{"the request body must be a JSON object", ErrorKind::invalid};
     return doc;
 }
 
 Result<uint64_t> whole_number(const nlohmann::json& v, const std::string& field) {
     if (v.is_number_unsigned()) return v.get<uint64_t>();
-    if (v.is_number_integer()) return Error{field + " must not be negative (got " + json_for_message(v) + ")", ErrorKind::invalid};
+    if (v.is_number_integer()) return Error{field + " must not be negative (got " + describe_json(v) + ")", ErrorKind::invalid};
     if (v.is_string()) {
         const std::string s = v.get<std::string>();
         if (!s.empty() && s.size() <= 12 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
             return std::stoull(s);
     }
-    return Error{field + " must be a whole number (got " + json_for_message(v) + ")", ErrorKind::invalid};
+    return Error{field + " must be a whole number (got " + describe_json(v) + ")", ErrorKind::invalid};
 }
 
 Result<bool> boolean_value(const nlohmann::json& v, const std::string& field) {
@@ -129,7 +126,7 @@ Result<bool> boolean_value(const nlohmann::json& v, const std::string& field) {
         if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
         if (s == "false" || s == "0" || s == "no" || s == "off") return false;
     }
-    return Error{field + " must be a boolean (got " + json_for_message(v) + ")", ErrorKind::invalid};
+    return Error{field + " must be a boolean (got " + describe_json(v) + ")", ErrorKind::invalid};
 }
 
 RestApi::RestApi(VolumeService& service, Metrics& metrics, std::function<void(const std::string&)> log)
@@ -160,7 +157,7 @@ nlohmann::json RestApi::volume_view(const VolumeRecord& r, const std::string& ba
         {"name", r.name.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.name)},
         {"description", r.description.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.description)},
         {"size", std::stoull(gib(r.size))},
-        {"status", r.status},
+        {"status", to_string(r.status)},
         {"attachments", nlohmann::json::array()},
         {"metadata", metadata},
         {"created_at", r.created_at},
@@ -183,10 +180,10 @@ nlohmann::json RestApi::volume_view(const VolumeRecord& r, const std::string& ba
         {"consumes_quota", true},
         {"user_id", nullptr},
         {"replication_status", nullptr},
-        {"migration_status", r.migration_status.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status)},
+        {"migration_status", r.migration_status_text().empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status_text())},
         {"os-vol-host-attr:host", r.moved_to.empty() ? service_.host_of(r) : r.moved_to},
         {"os-vol-tenant-attr:tenant_id", r.project_id},
-        {"os-vol-mig-status-attr:migstat", r.migration_status.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status)},
+        {"os-vol-mig-status-attr:migstat", r.migration_status_text().empty() ? nlohmann::json(nullptr) : nlohmann::json(r.migration_status_text())},
         {"os-vol-mig-status-attr:name_id", r.name_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.name_id)},
         {"volmig:moved_to", r.moved_to.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.moved_to)},
         {"links", {{{"rel", "self"}, {"href", self}}, {{"rel", "bookmark"}, {"href", self}}}},
@@ -201,7 +198,7 @@ nlohmann::json RestApi::volume_view(const VolumeRecord& r, const std::string& ba
         v["volmig:allocated_bytes"] = nullptr;
         v["volmig:data_percent"] = nullptr;
     }
-    v["volmig:error"] = r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error);
+    v["volmig:error"] = r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(service_.redact(r.error));
     for (auto& decorate : decorators_) decorate(r, v);
     return v;
 }
@@ -228,10 +225,18 @@ ApiResponse RestApi::handle(const ApiRequest& request) {
         }
     }
     ApiResponse response = route(request, version);
+    if (response.status >= 400) redact_fault(response);
     response.headers.emplace_back("OpenStack-API-Version", std::string("volume ") + version);
     response.headers.emplace_back("Vary", "OpenStack-API-Version");
     metrics_.record_request(request.method, response.status);
     return response;
+}
+
+void RestApi::redact_fault(ApiResponse& response) const {
+    if (!response.body.is_object()) return;
+    for (auto& [name, fault] : response.body.items())
+        if (fault.is_object() && fault.contains("message") && fault["message"].is_string())
+            fault["message"] = service_.redact(fault["message"].get<std::string>());
 }
 
 ApiResponse RestApi::route(const ApiRequest& request, const std::string& version) {
@@ -311,6 +316,11 @@ ApiResponse RestApi::volumes(const ApiRequest& request, const std::string& proje
         filter.name = q("name");
         filter.status = q("status");
         filter.marker = q("marker");
+        if (!q("metadata").empty()) {
+            auto metadata = metadata_filter(q("metadata"));
+            if (!metadata) return error_response(metadata.error());
+            filter.metadata = *metadata;
+        }
         // As Cinder: a listing under /v3/{project_id} shows that project's volumes, unless
         // all_tenants is asked for (every caller of volmig is an administrator); a listing
         // without a project in the path shows them all.

@@ -57,6 +57,9 @@ public:
 
     nlohmann::json volume_view(const VolumeRecord& record, const std::string& base_url, const std::string& project_id);
 
+    // The fault message of an error response without the daemon's private paths.
+    void redact_fault(ApiResponse& response) const;
+
 private:
     ApiResponse route(const ApiRequest& request, const std::string& version);
     ApiResponse volumes(const ApiRequest& request, const std::string& project_id, const std::vector<std::string>& rest);
@@ -75,17 +78,14 @@ ApiResponse error_response(int status, const std::string& message);
 // ErrorKind -> HTTP status: invalid/refused 400, not_found 404, others 500.
 ApiResponse error_response(const Error& error);
 
-// How deep a request body's arrays and objects may nest: Cinder's bodies need 3 or 4 levels.
-constexpr int kMaxJsonDepth = 32;
-
 // Reads a JSON body: 400 naming the problem if it is not a JSON object or nests deeper than
-// kMaxJsonDepth (refused before it is parsed).
+// kMaxJsonDepth (api/json_input.hpp: refused before it is parsed).
 Result<nlohmann::json> parse_body(const ApiRequest& request);
 // A whole number from a JSON number or a string of digits (cinderclient sends both). Errors
-// show at most 100 characters of the value.
+// describe a bad value briefly (describe_json), never dump it.
 Result<uint64_t> whole_number(const nlohmann::json& value, const std::string& field);
 // A boolean from a JSON boolean or "true"/"false" strings (cinderclient sends strings). Errors
-// show at most 100 characters of the value.
+// describe a bad value briefly (describe_json), never dump it.
 Result<bool> boolean_value(const nlohmann::json& value, const std::string& field);
 
 }  // namespace volmig

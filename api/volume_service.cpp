@@ -9,6 +9,24 @@
 
 namespace volmig {
 
+namespace {
+
+// attached_path while losetup runs: the device is not known yet, but a restart must look.
+constexpr const char* kAttaching = "attaching";
+
+bool metadata_matches(const std::string& stored, const std::map<std::string, std::string>& wanted) {
+    if (wanted.empty()) return true;
+    auto doc = nlohmann::json::parse(stored, nullptr, false);
+    if (!doc.is_object()) return false;
+    for (const auto& [key, value] : wanted) {
+        auto it = doc.find(key);
+        if (it == doc.end() || !it->is_string() || it->get<std::string>() != value) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 Result<HostSpec> parse_host_spec(const std::string& text) {
     HostSpec spec;
     const size_t at = text.find('@');
@@ -23,9 +41,38 @@ Result<HostSpec> parse_host_spec(const std::string& text) {
     return spec;
 }
 
+CopyAttachment::CopyAttachment(CopyAttachment&& other) noexcept
+    : service_(other.service_), volume_id_(std::move(other.volume_id_)), driver_(other.driver_), attachment_(std::move(other.attachment_)) {
+    other.service_ = nullptr;
+}
+
+CopyAttachment::~CopyAttachment() {
+    if (service_) service_->detach_for_copy(volume_id_, driver_, attachment_);
+}
+
 VolumeService::VolumeService(const DaemonConfig& config, Backends& backends, VolumeStore& store,
                              std::function<void(const std::string&)> log)
     : config_(config), backends_(backends), store_(store), log_(std::move(log)), policies_(config.sparse_copy_policies) {}
+
+std::string VolumeService::redact(const std::string& message) const {
+    std::vector<std::string> paths{config_.state_path};
+    for (const auto& b : backends_.all())
+        for (const auto& p : b->driver->private_paths()) paths.push_back(p);
+    // Longest first, so that a file inside a listed directory is named as the file.
+    std::sort(paths.begin(), paths.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+    std::string out = message;
+    for (std::string p : paths) {
+        while (p.size() > 1 && p.back() == '/') p.pop_back();
+        if (p.size() <= 1) continue;
+        // "<dir>/volume-x" -> "volume-x"; "<file>" alone -> its name.
+        const std::string name = p.substr(p.find_last_of('/') + 1);
+        for (size_t at = out.find(p); at != std::string::npos; at = out.find(p, at)) {
+            const bool inside = at + p.size() < out.size() && out[at + p.size()] == '/';
+            out.replace(at, p.size() + (inside ? 1 : 0), inside ? "" : name);
+        }
+    }
+    return out;
+}
 
 SparseCopyPolicy VolumeService::policy_of(const std::string& backend) const {
     auto it = policies_.find(backend);
@@ -51,42 +98,105 @@ void VolumeService::reconcile_after_restart() {
         if (log_) log_("reconcile: " + records.error().message);
         return;
     }
-    for (VolumeRecord r : *records) {
+    auto note = [&](const std::string& what, const Status& s) {
+        if (!s.ok() && log_) log_("reconcile: " + what + ": " + s.error().message);
+    };
+    for (const VolumeRecord& r : *records) {
         Backend* b = backends_.find(r.backend);
         if (!b) {
             if (log_) log_("reconcile: volume " + r.id + " belongs to backend " + r.backend + ", which is not enabled");
             continue;
         }
-        if (r.status == "creating") {
+        if (!r.attached_path.empty()) {
+            // A copy had it attached when the daemon stopped: release the device it recorded, and
+            // anything else set up over the volume's storage (a crash may have come before the
+            // device was recorded).
+            Status released = r.attached_path == kAttaching ? success() : b->driver->detach(Attachment{r.attached_path, true, true});
+            if (released.ok()) released = b->driver->release_attachments(ref_of(r));
+            note("releasing the copy attachment of volume " + r.id, released);
+            if (released.ok()) {
+                note("volume " + r.id, store_.modify(r.id, [](VolumeRecord& v) {
+                    v.attached_path.clear();
+                    return success();
+                }));
+                if (log_) log_("reconcile: released what a copy had attached for volume " + r.id);
+            }
+        }
+        if (r.status == VolumeStatus::creating) {
             // The driver may or may not have finished: trust the storage.
             auto ids = b->driver->stored_volume_ids();
             const bool present = ids && std::find(ids->begin(), ids->end(), r.storage_id()) != ids->end();
-            r.status = "error";
-            r.error = present ? "creation was interrupted by a restart; the storage exists but was not verified: delete and recreate"
-                              : "creation was interrupted by a restart before storage was made";
-            (void)store_.update(r);
-        } else if (r.status == "deleting") {
+            note("volume " + r.id, store_.modify(r.id, [&](VolumeRecord& v) {
+                v.status = VolumeStatus::error;
+                v.error = present ? "creation was interrupted by a restart; the storage exists but was not verified: delete and recreate"
+                                  : "creation was interrupted by a restart before storage was made";
+                return success();
+            }));
+        } else if (r.status == VolumeStatus::deleting) {
             Status s = b->driver->remove(ref_of(r));
             if (s.ok()) {
-                (void)store_.remove(r.id);
+                note("volume " + r.id, store_.remove(r.id));
                 if (log_) log_("reconcile: finished deleting volume " + r.id);
             } else {
-                r.status = "error_deleting";
-                r.error = s.error().message;
-                (void)store_.update(r);
+                note("volume " + r.id, store_.modify(r.id, [&](VolumeRecord& v) {
+                    v.status = VolumeStatus::error_deleting;
+                    v.error = s.error().message;
+                    return success();
+                }));
             }
-        } else if (r.status == "extending") {
+        } else if (r.status == VolumeStatus::extending) {
             auto u = b->driver->volume_usage(ref_of(r));
-            if (u) r.size = std::max(r.size, u->size);
-            r.status = "available";
-            (void)store_.update(r);
-        }
-        if (!r.attached_path.empty()) {
-            (void)b->driver->detach(Attachment{r.attached_path, true, true});
-            r.attached_path.clear();
-            (void)store_.update(r);
+            note("volume " + r.id, store_.modify(r.id, [&](VolumeRecord& v) {
+                if (u) v.size = std::max(v.size, u->size);
+                v.status = VolumeStatus::available;
+                return success();
+            }));
         }
     }
+}
+
+Result<CopyAttachment> VolumeService::attach_for_copy(const VolumeRecord& record) {
+    Backend* b = backends_.find(record.backend);
+    if (!b) return Error{"backend " + record.backend + " is not enabled"};
+    Status intent = store_.modify(record.id, [](VolumeRecord& v) {
+        if (!v.attached_path.empty())
+            return Status(Error{"volume " + v.id + " is already attached for a copy (" + v.attached_path + ")", ErrorKind::refused});
+        v.attached_path = kAttaching;
+        return success();
+    });
+    if (!intent.ok()) return intent.error();
+    auto a = b->driver->attach(ref_of(record), AttachMode::file_or_block);
+    if (!a) {
+        (void)store_.modify(record.id, [](VolumeRecord& v) {  // nothing attached: the intent goes
+            v.attached_path.clear();
+            return success();
+        });
+        return a.take_error();
+    }
+    CopyAttachment attached(this, record.id, b->driver.get(), *a);
+    if (a->created_loop) {
+        // Best effort: the intent already makes a restart look for what is attached.
+        Status recorded = store_.modify(record.id, [&](VolumeRecord& v) {
+            v.attached_path = a->path;
+            return success();
+        });
+        if (!recorded.ok() && log_) log_("volume " + record.id + ": could not record its attachment " + a->path + ": " + recorded.error().message);
+    }
+    return attached;
+}
+
+void VolumeService::detach_for_copy(const std::string& volume_id, VolumeDriver* driver, const Attachment& attachment) {
+    Status s = driver->detach(attachment);
+    if (!s.ok()) {
+        if (log_) log_("volume " + volume_id + ": detaching " + attachment.path + " failed: " + s.error().message + " (a restart retries)");
+        return;
+    }
+    Status cleared = store_.modify(volume_id, [](VolumeRecord& v) {
+        v.attached_path.clear();
+        return success();
+    });
+    if (!cleared.ok() && cleared.error().kind != ErrorKind::not_found && log_)
+        log_("volume " + volume_id + ": could not clear its attachment record: " + cleared.error().message);
 }
 
 Result<Backend*> VolumeService::local_backend(const std::string& host_backend) {
@@ -131,7 +241,7 @@ Result<VolumeRecord> VolumeService::create(const CreateRequest& req) {
     r.name = req.name;
     r.backend = backend->name;
     r.size = bytes;
-    r.status = "creating";
+    r.status = VolumeStatus::creating;
     r.project_id = req.project_id;
     r.metadata = req.metadata.dump();
     r.description = req.description;
@@ -140,20 +250,20 @@ Result<VolumeRecord> VolumeService::create(const CreateRequest& req) {
     Status inserted = store_.insert(r);
     if (!inserted.ok()) return inserted.error();
     auto location = backend->driver->create(r.id, bytes);
-    if (!location) {
-        r.status = "error";
-        r.error = location.error().message;
-        (void)store_.update(r);
-        if (log_) log_("create volume " + r.id + " failed: " + r.error);
-        return r;
-    }
-    r.location = location->value;
-    r.status = "available";
-    Status updated = store_.update(r);
-    if (!updated.ok()) return updated.error();
-    if (log_) log_("created volume " + r.id + " (" + format_bytes(bytes) + ") on " + backend->name);
-    auto fresh = store_.get(r.id);
-    return fresh && *fresh ? **fresh : r;
+    Status recorded = store_.modify(r.id, [&](VolumeRecord& v) {
+        if (location) {
+            v.location = location->value;
+            v.status = VolumeStatus::available;
+        } else {
+            v.status = VolumeStatus::error;
+            v.error = location.error().message;
+        }
+        return success();
+    });
+    if (!location && log_) log_("create volume " + r.id + " failed: " + location.error().message);
+    if (!recorded.ok()) return recorded.error();
+    if (location && log_) log_("created volume " + r.id + " (" + format_bytes(bytes) + ") on " + backend->name);
+    return get(r.id);
 }
 
 Result<VolumeRecord> VolumeService::get(const std::string& id) {
@@ -174,10 +284,11 @@ Result<std::vector<VolumeRecord>> VolumeService::list(const ListFilter& f) {
             if (r.id == f.marker) started = marker_seen = true;
             continue;
         }
-        if (!r.moved_to.empty()) continue;  // forwarding records: the volume is hosted elsewhere
+        if (r.is_forwarding()) continue;  // the volume is hosted elsewhere
         if (!f.name.empty() && r.name != f.name) continue;
-        if (!f.status.empty() && r.status != f.status) continue;
+        if (!f.status.empty() && to_string(r.status) != f.status) continue;
         if (f.project && r.project_id != *f.project) continue;
+        if (!metadata_matches(r.metadata, f.metadata)) continue;
         out.push_back(r);
         if (f.limit && out.size() >= f.limit) break;
     }
@@ -187,32 +298,35 @@ Result<std::vector<VolumeRecord>> VolumeService::list(const ListFilter& f) {
 
 Status VolumeService::remove(const std::string& id) {
     VolumeRecord r;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        auto got = get(id);
-        if (!got) return got.error();
-        r = *got;
-        if (!r.moved_to.empty())
-            return Error{"volume " + id + " has moved to " + r.moved_to + ": delete it on that host", ErrorKind::invalid};
-        if (r.migration_status == "starting" || r.migration_status == "migrating" || r.migration_status == "completing")
-            return Error{"volume " + id + " is migrating (" + r.migration_status + "): wait for the migration to end", ErrorKind::invalid};
-        static const std::set<std::string> deletable{"available", "error", "error_deleting", "error_extending"};
-        if (!deletable.count(r.status))
-            return Error{"volume " + id + " is " + r.status + ": only available or error volumes can be deleted", ErrorKind::invalid};
-        r.status = "deleting";
-        Status s = store_.update(r);
-        if (!s.ok()) return s;
-    }
+    Status claimed = store_.modify(id, [&](VolumeRecord& v) -> Status {
+        if (v.is_forwarding()) return Error{"volume " + id + " has moved to " + v.moved_to + ": delete it on that host", ErrorKind::invalid};
+        if (v.in_migration() && v.migration_status != VolumeMigrationStatus::target)
+            return Error{"volume " + id + " is migrating (" + v.migration_status_text() + "): wait for the migration to end", ErrorKind::invalid};
+        static const std::set<VolumeStatus> deletable{VolumeStatus::available, VolumeStatus::error, VolumeStatus::error_deleting,
+                                                      VolumeStatus::error_extending};
+        if (!deletable.count(v.status))
+            return Error{"volume " + id + " is " + to_string(v.status) + ": only available or error volumes can be deleted", ErrorKind::invalid};
+        if (delete_guard_) {
+            Status allowed = delete_guard_(v);
+            if (!allowed.ok()) return allowed;
+        }
+        v.status = VolumeStatus::deleting;
+        r = v;
+        return success();
+    });
+    if (!claimed.ok()) return claimed;
     Backend* b = backends_.find(r.backend);
     Status removed = b ? (r.location.empty() ? success() : b->driver->remove(ref_of(r)))
                        : Status(Error{"backend " + r.backend + " is not enabled"});
-    std::lock_guard<std::mutex> lock(mutex_);
     if (!removed.ok()) {
-        r.status = "error_deleting";
-        r.error = removed.error().message;
-        (void)store_.update(r);
-        if (log_) log_("delete volume " + id + " failed: " + r.error);
-        return Error{"deleting volume " + id + " failed: " + r.error};
+        Status recorded = store_.modify(id, [&](VolumeRecord& v) {
+            v.status = VolumeStatus::error_deleting;
+            v.error = removed.error().message;
+            return success();
+        });
+        if (log_) log_("delete volume " + id + " failed: " + removed.error().message);
+        if (!recorded.ok()) return recorded;
+        return Error{"deleting volume " + id + " failed: " + removed.error().message};
     }
     Status s = store_.remove(id);
     if (log_ && s.ok()) log_("deleted volume " + id);
@@ -220,47 +334,50 @@ Status VolumeService::remove(const std::string& id) {
 }
 
 Result<VolumeRecord> VolumeService::extend(const std::string& id, uint64_t new_size_gib) {
-    VolumeRecord r;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        auto got = get(id);
-        if (!got) return got.take_error();
-        r = *got;
-        if (!r.moved_to.empty())
-            return Error{"volume " + id + " has moved to " + r.moved_to + ": extend it on that host", ErrorKind::invalid};
-        if (!r.migration_status.empty() && r.migration_status != "success" && r.migration_status != "error")
-            return Error{"volume " + id + " is in a migration (" + r.migration_status + "): it cannot be extended now", ErrorKind::invalid};
-        if (r.status != "available")
-            return Error{"volume " + id + " is " + r.status + ": only available volumes can be extended", ErrorKind::invalid};
-        if (new_size_gib > (1ull << 24)) return Error{"new_size " + std::to_string(new_size_gib) + " GiB is beyond any pool", ErrorKind::invalid};
-        if (new_size_gib * kGiB <= r.size)
-            return Error{"new_size " + std::to_string(new_size_gib) + " must be larger than the current size " +
-                             std::to_string(r.size / kGiB) + " GiB",
-                         ErrorKind::invalid};
-        Backend* b = backends_.find(r.backend);
-        if (!b) return Error{"backend " + r.backend + " is not enabled"};
-        Status room = b->driver->check_capacity(new_size_gib * kGiB - r.size);
+    // The backend is asked for room outside the store's lock (lvm runs its tools for it); the
+    // claim below then checks the volume did not change meanwhile.
+    auto before = get(id);
+    if (!before) return before.take_error();
+    Backend* b = backends_.find(before->backend);
+    if (!b) return Error{"backend " + before->backend + " is not enabled"};
+    if (new_size_gib <= (1ull << 24) && new_size_gib * kGiB > before->size && before->status == VolumeStatus::available) {
+        Status room = b->driver->check_capacity(new_size_gib * kGiB - before->size);
         if (!room.ok()) return Error{"new_size: " + room.error().message, ErrorKind::invalid};
-        r.status = "extending";
-        Status s = store_.update(r);
-        if (!s.ok()) return s.error();
     }
-    Backend* b = backends_.find(r.backend);
+    VolumeRecord r;
+    Status claimed = store_.modify(id, [&](VolumeRecord& v) -> Status {
+        if (v.is_forwarding()) return Error{"volume " + id + " has moved to " + v.moved_to + ": extend it on that host", ErrorKind::invalid};
+        if (v.in_migration())
+            return Error{"volume " + id + " is in a migration (" + v.migration_status_text() + "): it cannot be extended now", ErrorKind::invalid};
+        if (v.status != VolumeStatus::available)
+            return Error{"volume " + id + " is " + to_string(v.status) + ": only available volumes can be extended", ErrorKind::invalid};
+        if (new_size_gib > (1ull << 24)) return Error{"new_size " + std::to_string(new_size_gib) + " GiB is beyond any pool", ErrorKind::invalid};
+        if (new_size_gib * kGiB <= v.size)
+            return Error{"new_size " + std::to_string(new_size_gib) + " must be larger than the current size " +
+                             std::to_string(v.size / kGiB) + " GiB",
+                         ErrorKind::invalid};
+        if (v.backend != before->backend || v.size != before->size) return Error{"volume " + id + " changed meanwhile: retry", ErrorKind::refused};
+        v.status = VolumeStatus::extending;
+        r = v;
+        return success();
+    });
+    if (!claimed.ok()) return claimed.error();
     auto grown = b->driver->extend(ref_of(r), new_size_gib * kGiB);
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!grown) {
-        r.status = "available";  // the volume is unchanged and usable
-        r.error = "extend failed: " + grown.error().message;
-        (void)store_.update(r);
+    Status recorded = store_.modify(id, [&](VolumeRecord& v) {
+        v.status = VolumeStatus::available;  // failed or not, the volume is usable
+        if (grown) {
+            v.location = grown->value;
+            v.size = new_size_gib * kGiB;
+            v.error.clear();
+        } else {
+            v.error = "extend failed: " + grown.error().message;
+        }
+        return success();
+    });
+    if (!grown)
         return Error{"extending volume " + id + " failed: " + grown.error().message,
                      grown.error().kind == ErrorKind::refused ? ErrorKind::invalid : ErrorKind::failed};
-    }
-    r.location = grown->value;
-    r.size = new_size_gib * kGiB;
-    r.status = "available";
-    r.error.clear();
-    Status s = store_.update(r);
-    if (!s.ok()) return s.error();
+    if (!recorded.ok()) return recorded.error();
     return get(id);
 }
 

@@ -3,8 +3,8 @@
 // and after each driver call, so a failure leaves a record that says what happened.
 #pragma once
 
+#include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,13 +35,37 @@ struct ListFilter {
     size_t limit = 0;     // 0 = all
     std::string marker;   // id after which to start
     std::optional<std::string> project;  // only this project's volumes (Cinder without all_tenants)
+    std::map<std::string, std::string> metadata;  // every key must hold this value
+};
+
+// A volume attached for a copy (a migration reading or filling it). The intent is recorded on
+// the volume before the attach and the device after it, so that a restart after a crash finds
+// and releases what was set up; destruction detaches and clears the record.
+class CopyAttachment {
+public:
+    CopyAttachment(const CopyAttachment&) = delete;
+    CopyAttachment& operator=(const CopyAttachment&) = delete;
+    CopyAttachment(CopyAttachment&& other) noexcept;
+    ~CopyAttachment();
+    const std::string& path() const { return attachment_.path; }
+    bool is_block_device() const { return attachment_.is_block_device; }
+
+private:
+    friend class VolumeService;
+    CopyAttachment(class VolumeService* service, std::string volume_id, VolumeDriver* driver, Attachment a)
+        : service_(service), volume_id_(std::move(volume_id)), driver_(driver), attachment_(std::move(a)) {}
+    class VolumeService* service_;
+    std::string volume_id_;
+    VolumeDriver* driver_;
+    Attachment attachment_;
 };
 
 class VolumeService {
 public:
     VolumeService(const DaemonConfig& config, Backends& backends, VolumeStore& store, std::function<void(const std::string&)> log);
 
-    // Brings records left in a transitional state by a crash or restart to a truthful state.
+    // Brings records left in a transitional state by a crash or restart to a truthful state, and
+    // releases what copies had attached.
     void reconcile_after_restart();
 
     Result<VolumeRecord> create(const CreateRequest& request);
@@ -49,6 +73,13 @@ public:
     Result<std::vector<VolumeRecord>> list(const ListFilter& filter);
     Status remove(const std::string& id);
     Result<VolumeRecord> extend(const std::string& id, uint64_t new_size_gib);
+
+    // Attaches a volume for a copy (see CopyAttachment).
+    Result<CopyAttachment> attach_for_copy(const VolumeRecord& record);
+
+    // A check that may refuse a delete, run atomically with it (the migration service refuses
+    // deleting a volume a stream is being written into).
+    void set_delete_guard(std::function<Status(const VolumeRecord&)> guard) { delete_guard_ = std::move(guard); }
 
     // host@backend#pool of a record's backend.
     std::string host_of(const VolumeRecord& record) const;
@@ -62,20 +93,24 @@ public:
     Result<nlohmann::json> capability_document(const std::string& host_backend);
     SparseCopyPolicy policy_of(const std::string& backend) const;
 
+    // `message` without the daemon's private paths (state_path, pool directories and files):
+    // what an API client may read of an error. Logs keep the full text.
+    std::string redact(const std::string& message) const;
+
     const DaemonConfig& config() const { return config_; }
     Backends& backends() { return backends_; }
     VolumeStore& store() { return store_; }
 
-    // Serialises status checks and transitions; held only around store reads/writes.
-    std::mutex& state_mutex() { return mutex_; }
-
 private:
+    friend class CopyAttachment;
+    void detach_for_copy(const std::string& volume_id, VolumeDriver* driver, const Attachment& attachment);
+
     const DaemonConfig& config_;
     Backends& backends_;
     VolumeStore& store_;
     std::function<void(const std::string&)> log_;
     std::map<std::string, SparseCopyPolicy> policies_;  // per backend, from sparse_copy
-    std::mutex mutex_;
+    std::function<Status(const VolumeRecord&)> delete_guard_;
 };
 
 // "host@backend#pool" -> parts; the pool may be empty. Errors name what is missing.

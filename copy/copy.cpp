@@ -181,12 +181,17 @@ Result<CopyReport> copy_volume(const std::string& source_path, const std::string
     if (options.fstrim_after && destination->kind != VolumeKind::regular_file)
         return refuse(Error{"fstrim applies to a destination file on a mounted filesystem; " + destination_path + " is a block device"});
 
-    if (!facts.can_release) facts.can_release = RangeZeroer::probe_release(*destination, &facts.release_source);
-    auto choice = choose_strategy(options.strategy, facts, options.allow_unsafe_sparse);
+    Result<StrategyChoice> choice = Error{"no strategy"};
+    if (options.decided) {
+        choice = *options.decided;
+    } else {
+        if (!facts.can_release) facts.can_release = RangeZeroer::probe_release(*destination, &facts.release_source);
+        choice = choose_strategy(options.strategy, facts, options.allow_unsafe_sparse);
+    }
     if (!choice) return refuse(choice.take_error());
     report.strategy = choice->strategy;
     report.reason = choice->reason;
-    if (choice->strategy == Strategy::sparse && !facts.zero_initialized.value_or(false) && options.log)
+    if (!options.decided && choice->strategy == Strategy::sparse && !facts.zero_initialized.value_or(false) && options.log)
         options.log("WARNING: " + choice->reason);
 
     ExtentMap extents;

@@ -41,6 +41,9 @@ struct Progress {
 struct CopyOptions {
     Strategy strategy = Strategy::automatic;
     DestinationFacts destination_facts;  // what the caller knows; release is probed if unknown
+    // A strategy decided elsewhere (a migration's negotiation, with its reasons): used as it is,
+    // never chosen again from facts. `strategy` and `destination_facts` are then ignored.
+    std::optional<StrategyChoice> decided;
     bool allow_unsafe_sparse = false;
     EngineKind engine = EngineKind::native;
     IoMode io = IoMode::automatic;

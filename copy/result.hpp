@@ -21,6 +21,7 @@ enum class ErrorKind {
     io,         // an I/O error part-way (ENOSPC, EIO, short write); the destination is incomplete
     mismatch,   // verification found the destination differs from the source
     cancelled,  // stopped on request
+    conflict,   // the request clashes with what is going on (another migration, a stream in progress)
 };
 
 struct Error {

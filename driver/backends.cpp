@@ -79,8 +79,8 @@ OrphanReport Backends::find_orphans() {
             if (!r.moved_to.empty()) continue;  // a forwarding record: the volume lives elsewhere now
             in_records.insert(r.storage_id());
             // A volume still being created or already deleted may legitimately lack storage.
-            if (!on_storage.count(r.storage_id()) && r.status != "creating" && r.status != "deleted")
-                report.records_without_storage.push_back("volume " + r.id + " on " + b->name + " (status " + r.status + ")");
+            if (!on_storage.count(r.storage_id()) && r.status != VolumeStatus::creating)
+                report.records_without_storage.push_back("volume " + r.id + " on " + b->name + " (status " + to_string(r.status) + ")");
         }
         for (const auto& id : on_storage)
             if (!in_records.count(id)) report.storage_without_records.push_back("volume-" + id + " on " + b->name);

@@ -78,6 +78,9 @@ public:
     virtual std::string driver_name() const = 0;     // "thin_file", "thick_file", "lvm"
     virtual std::string backend_name() const = 0;    // the configured section name
     virtual std::string pool_name() const = 0;       // for host@backend#pool
+    // Directories and files of the daemon's own storage layout (pool directory, pool file): not
+    // for API clients' eyes (VolumeService::redact), only for logs.
+    virtual std::vector<std::string> private_paths() const { return {}; }
 
     // Checks the backend can work (pool reachable, tools present); called at start-up.
     virtual Status check_setup() = 0;
@@ -95,6 +98,9 @@ public:
 
     virtual Result<Attachment> attach(const VolumeRef& volume, AttachMode mode) = 0;
     virtual Status detach(const Attachment& attachment) = 0;
+    // Detaches whatever attach() set up for this volume and is still attached (loop devices over
+    // its file or region), for the clean-up after a crash; nothing attached is not an error.
+    virtual Status release_attachments(const VolumeRef& volume) = 0;
 
     virtual Result<VolumeUsage> volume_usage(const VolumeRef& volume) = 0;
     virtual Result<PoolUsage> pool_usage() = 0;

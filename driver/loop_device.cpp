@@ -1,5 +1,6 @@
 #include "driver/loop_device.hpp"
 
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -40,6 +41,27 @@ bool loop_attached_to(const std::string& device, const std::string& file) {
     if (::stat(device.c_str(), &dev) != 0 || !S_ISBLK(dev.st_mode) || ::stat(file.c_str(), &target) != 0) return false;
     auto loop = loop_backing(device, dev.st_rdev);
     return loop && loop->backing_inode == target.st_ino && loop->backing_dev == target.st_dev;
+}
+
+std::vector<std::string> loops_over(const std::string& file, std::optional<uint64_t> offset) {
+    std::vector<std::string> found;
+    struct stat target {};
+    if (::stat(file.c_str(), &target) != 0) return found;
+    DIR* dir = ::opendir("/sys/block");
+    if (!dir) return found;
+    while (dirent* e = ::readdir(dir)) {
+        const std::string name = e->d_name;
+        if (name.rfind("loop", 0) != 0) continue;
+        const std::string device = "/dev/" + name;
+        struct stat dev {};
+        if (::stat(device.c_str(), &dev) != 0 || !S_ISBLK(dev.st_mode)) continue;
+        auto loop = loop_backing(device, dev.st_rdev);
+        if (!loop || loop->backing_inode != target.st_ino || loop->backing_dev != target.st_dev) continue;
+        if (offset && loop->offset != *offset) continue;
+        found.push_back(device);
+    }
+    ::closedir(dir);
+    return found;
 }
 
 }  // namespace volmig

@@ -182,6 +182,8 @@ Result<Attachment> LvmDriver::attach(const VolumeRef& v, AttachMode) {
 
 Status LvmDriver::detach(const Attachment&) { return success(); }
 
+Status LvmDriver::release_attachments(const VolumeRef&) { return success(); }  // attach sets up nothing to release
+
 Result<VolumeUsage> LvmDriver::volume_usage(const VolumeRef& v) {
     auto row = lv_of(lv_name(v.id));
     if (!row) return row.take_error();

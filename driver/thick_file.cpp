@@ -250,6 +250,16 @@ Result<Attachment> ThickFileDriver::attach(const VolumeRef& v, AttachMode) {
 
 Status ThickFileDriver::detach(const Attachment& a) { return a.created_loop ? detach_loop(a.path) : success(); }
 
+Status ThickFileDriver::release_attachments(const VolumeRef& v) {
+    auto region = region_of(v.id);
+    if (!region) return region.error().kind == ErrorKind::not_found ? success() : Status(region.error());
+    for (const auto& device : loops_over(options_.pool_file, region->offset)) {
+        Status s = detach_loop(device);
+        if (!s.ok()) return s;
+    }
+    return success();
+}
+
 Result<VolumeUsage> ThickFileDriver::volume_usage(const VolumeRef& v) {
     auto region = region_of(v.id);
     if (!region) return region.take_error();

@@ -103,6 +103,14 @@ Result<Attachment> ThinFileDriver::attach(const VolumeRef& v, AttachMode mode) {
 
 Status ThinFileDriver::detach(const Attachment& a) { return a.created_loop ? detach_loop(a.path) : success(); }
 
+Status ThinFileDriver::release_attachments(const VolumeRef& v) {
+    for (const auto& device : loops_over(v.location.value)) {
+        Status s = detach_loop(device);
+        if (!s.ok()) return s;
+    }
+    return success();
+}
+
 Result<VolumeUsage> ThinFileDriver::volume_usage(const VolumeRef& v) {
     struct stat st {};
     if (::stat(v.location.value.c_str(), &st) != 0) return errno_error("cannot stat volume file " + v.location.value);

@@ -17,6 +17,7 @@ public:
     std::string driver_name() const override { return "thin_file"; }
     std::string backend_name() const override { return backend_; }
     std::string pool_name() const override { return backend_; }
+    std::vector<std::string> private_paths() const override { return {pool_path_}; }
     Status check_setup() override;
     Result<VolumeLocation> create(const std::string& id, uint64_t size) override;
     Status check_capacity(uint64_t size) override;
@@ -24,6 +25,7 @@ public:
     Result<VolumeLocation> extend(const VolumeRef& volume, uint64_t new_size) override;
     Result<Attachment> attach(const VolumeRef& volume, AttachMode mode) override;
     Status detach(const Attachment& attachment) override;
+    Status release_attachments(const VolumeRef& volume) override;
     Result<VolumeUsage> volume_usage(const VolumeRef& volume) override;
     Result<PoolUsage> pool_usage() override;
     Result<std::optional<ExtentMap>> extent_map(const VolumeRef& volume) override;

@@ -1,6 +1,8 @@
 #include "driver/volume_store.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <ctime>
@@ -22,23 +24,127 @@ Error db_error(const std::string& what, const Poco::Exception& e) {
     return Error{"volume database: " + what + ": " + e.displayText()};
 }
 
-// Poco binds by reference; a record's fields as a tuple of lvalues.
+// Poco binds by reference; a record's fields as lvalues, enums as their stored text.
 struct Row {
     std::string id, name, backend, location, status, created_at, updated_at, metadata, attached_path, project_id, error, description,
         name_id, migration_status, moved_to;
     Poco::UInt64 size = 0;
+
     VolumeRecord to_record() const {
-        return VolumeRecord{id,          name,    backend,  size,    location,         status,  created_at, updated_at, metadata,
-                            attached_path, project_id, error, description, name_id, migration_status, moved_to};
+        VolumeRecord r;
+        r.id = id;
+        r.name = name;
+        r.backend = backend;
+        r.size = size;
+        r.location = location;
+        r.created_at = created_at;
+        r.updated_at = updated_at;
+        r.metadata = metadata;
+        r.attached_path = attached_path;
+        r.project_id = project_id;
+        r.error = error;
+        r.description = description;
+        r.name_id = name_id;
+        r.moved_to = moved_to;
+        // A stored value this volmig does not know is input like any other: the volume shows as
+        // error, saying why, rather than taking down a listing.
+        if (auto known = parse_volume_status(status)) {
+            r.status = *known;
+        } else {
+            r.status = VolumeStatus::error;
+            r.error = "the stored status '" + status.substr(0, 40) + "' is not one volmig knows" + (error.empty() ? "" : "; " + error);
+        }
+        static const std::pair<const char*, VolumeMigrationStatus> kMigration[] = {
+            {"", VolumeMigrationStatus::none},           {"starting", VolumeMigrationStatus::starting},
+            {"migrating", VolumeMigrationStatus::migrating}, {"completing", VolumeMigrationStatus::completing},
+            {"success", VolumeMigrationStatus::success}, {"error", VolumeMigrationStatus::error}};
+        r.migration_status = VolumeMigrationStatus::error;
+        for (const auto& [text, value] : kMigration)
+            if (migration_status == text) r.migration_status = value;
+        if (migration_status.rfind("target:", 0) == 0) {
+            r.migration_status = VolumeMigrationStatus::target;
+            r.migration_source = migration_status.substr(7);
+        }
+        return r;
     }
     static Row from(const VolumeRecord& r) {
-        return Row{r.id,         r.name,       r.backend, r.location,         r.status,    r.created_at, r.updated_at,
-                   r.metadata,   r.attached_path, r.project_id, r.error, r.description, r.name_id, r.migration_status,
-                   r.moved_to,   r.size};
+        Row row;
+        row.id = r.id;
+        row.name = r.name;
+        row.backend = r.backend;
+        row.location = r.location;
+        row.status = to_string(r.status);
+        row.created_at = r.created_at;
+        row.updated_at = r.updated_at;
+        row.metadata = r.metadata;
+        row.attached_path = r.attached_path;
+        row.project_id = r.project_id;
+        row.error = r.error;
+        row.description = r.description;
+        row.name_id = r.name_id;
+        row.migration_status = r.migration_status_text();
+        row.moved_to = r.moved_to;
+        row.size = r.size;
+        return row;
     }
 };
 
+// The database file, created private before SQLite opens it (SQLite gives its -wal and -shm
+// files the database's own mode), and made private if an older volmig left it readable.
+Status make_private(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return errno_error("cannot create the volume database " + path);
+    const int rc = ::fchmod(fd, 0600);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0) return errno_error("cannot make " + path + " private (chmod 0600)", err);
+    for (const char* suffix : {"-wal", "-shm"}) {
+        const std::string side = path + suffix;
+        if (::chmod(side.c_str(), 0600) != 0 && errno != ENOENT) return errno_error("cannot make " + side + " private (chmod 0600)");
+    }
+    return success();
+}
+
 }  // namespace
+
+std::string to_string(VolumeStatus status) {
+    switch (status) {
+        case VolumeStatus::creating: return "creating";
+        case VolumeStatus::available: return "available";
+        case VolumeStatus::in_use: return "in-use";
+        case VolumeStatus::deleting: return "deleting";
+        case VolumeStatus::error: return "error";
+        case VolumeStatus::error_deleting: return "error_deleting";
+        case VolumeStatus::extending: return "extending";
+        case VolumeStatus::error_extending: return "error_extending";
+        case VolumeStatus::maintenance: return "maintenance";
+    }
+    return "error";
+}
+
+std::optional<VolumeStatus> parse_volume_status(const std::string& text) {
+    for (VolumeStatus s : {VolumeStatus::creating, VolumeStatus::available, VolumeStatus::in_use, VolumeStatus::deleting, VolumeStatus::error,
+                           VolumeStatus::error_deleting, VolumeStatus::extending, VolumeStatus::error_extending, VolumeStatus::maintenance})
+        if (to_string(s) == text) return s;
+    return std::nullopt;
+}
+
+std::string to_string(VolumeMigrationStatus status) {
+    switch (status) {
+        case VolumeMigrationStatus::none: return "";
+        case VolumeMigrationStatus::starting: return "starting";
+        case VolumeMigrationStatus::migrating: return "migrating";
+        case VolumeMigrationStatus::completing: return "completing";
+        case VolumeMigrationStatus::success: return "success";
+        case VolumeMigrationStatus::error: return "error";
+        case VolumeMigrationStatus::target: return "target";
+    }
+    return "";
+}
+
+std::string VolumeRecord::migration_status_text() const {
+    return migration_status == VolumeMigrationStatus::target ? "target:" + migration_source : to_string(migration_status);
+}
 
 std::string utc_timestamp() {
     const auto now = std::chrono::system_clock::now();
@@ -60,6 +166,8 @@ Result<std::unique_ptr<VolumeStore>> VolumeStore::open(const std::string& state_
     std::call_once(registered, [] { Poco::Data::SQLite::Connector::registerConnector(); });
     std::unique_ptr<VolumeStore> store(new VolumeStore());
     store->path_ = state_path + "/volmig.sqlite";
+    Status private_file = make_private(store->path_);
+    if (!private_file.ok()) return private_file.error();
     try {
         store->session_ = std::make_unique<Poco::Data::Session>("SQLite", store->path_);
         *store->session_ << "PRAGMA journal_mode=WAL", now;
@@ -108,31 +216,82 @@ Status VolumeStore::migrate() {
     return success();
 }
 
+Status VolumeStore::transaction(const std::function<Status(Tx&)>& fn) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
+    Tx tx(*session_, *this);
+    if (transaction_depth_ > 0) {  // joins the transaction this thread is in
+        ++transaction_depth_;
+        Status s = fn(tx);
+        --transaction_depth_;
+        return s;
+    }
+    struct Depth {
+        int& depth;
+        explicit Depth(int& d) : depth(d) { ++depth; }
+        ~Depth() { --depth; }
+    } depth(transaction_depth_);
+    try {
+        session_->begin();
+        Status s = fn(tx);
+        if (!s.ok()) {
+            session_->rollback();
+            return s;
+        }
+        session_->commit();
+    } catch (const Poco::Exception& e) {
+        if (session_->isTransaction()) session_->rollback();
+        return db_error("transaction", e);
+    }
+    return success();
+}
+
+Result<std::optional<VolumeRecord>> VolumeStore::Tx::get(const std::string& id) { return store_.get(id); }
+
+Status VolumeStore::Tx::modify(const std::string& id, const std::function<Status(VolumeRecord&)>& change) {
+    auto got = get(id);
+    if (!got) return got.error();
+    if (!*got) return Error{"volume " + id + " could not be found", ErrorKind::not_found};
+    VolumeRecord r = **got;
+    Status s = change(r);
+    if (!s.ok()) return s;
+    return update(r);
+}
+
 Status VolumeStore::insert(const VolumeRecord& r) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    return transaction([&](Tx& tx) { return tx.insert(r); });
+}
+
+Status VolumeStore::update(const VolumeRecord& r) {
+    return transaction([&](Tx& tx) { return tx.update(r); });
+}
+
+Status VolumeStore::remove(const std::string& id) {
+    return transaction([&](Tx& tx) { return tx.remove(id); });
+}
+
+Status VolumeStore::Tx::insert(const VolumeRecord& r) {
     Row row = Row::from(r);
     if (row.created_at.empty()) row.created_at = utc_timestamp();
     if (row.updated_at.empty()) row.updated_at = row.created_at;
     try {
-        *session_ << "INSERT INTO volumes (id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path,"
-                     " project_id, error, description, name_id, migration_status, moved_to)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        session_ << "INSERT INTO volumes (id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path,"
+                    " project_id, error, description, name_id, migration_status, moved_to)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             use(row.id), use(row.name), use(row.backend), use(row.size), use(row.location), use(row.status), use(row.created_at),
-            use(row.updated_at), use(row.metadata), use(row.attached_path), use(row.project_id), use(row.error), use(row.description), use(row.name_id), use(row.migration_status),
-            use(row.moved_to), now;
+            use(row.updated_at), use(row.metadata), use(row.attached_path), use(row.project_id), use(row.error), use(row.description),
+            use(row.name_id), use(row.migration_status), use(row.moved_to), now;
     } catch (const Poco::Exception& e) {
         return db_error("insert volume " + r.id, e);
     }
     return success();
 }
 
-Status VolumeStore::update(const VolumeRecord& r) {
-    std::lock_guard<std::mutex> lock(mutex_);
+Status VolumeStore::Tx::update(const VolumeRecord& r) {
     Row row = Row::from(r);
     row.updated_at = utc_timestamp();
     size_t changed = 0;
     try {
-        Poco::Data::Statement st(*session_);
+        Poco::Data::Statement st(session_);
         st << "UPDATE volumes SET name = ?, backend = ?, size = ?, location = ?, status = ?, updated_at = ?, metadata = ?,"
               " attached_path = ?, project_id = ?, error = ?, description = ?, name_id = ?, migration_status = ?, moved_to = ?"
               " WHERE id = ?",
@@ -147,8 +306,18 @@ Status VolumeStore::update(const VolumeRecord& r) {
     return success();
 }
 
+Status VolumeStore::Tx::remove(const std::string& id) {
+    try {
+        std::string key = id;
+        session_ << "DELETE FROM volumes WHERE id = ?", use(key), now;
+    } catch (const Poco::Exception& e) {
+        return db_error("delete volume " + id, e);
+    }
+    return success();
+}
+
 Result<std::vector<VolumeRecord>> VolumeStore::query(const std::string& what, const std::string& where, std::vector<std::string> args) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     std::vector<VolumeRecord> out;
     try {
         Row row;
@@ -182,19 +351,8 @@ Result<std::vector<VolumeRecord>> VolumeStore::list(const std::string& backend) 
     return query("list volumes", "backend = ?", {backend});
 }
 
-Status VolumeStore::remove(const std::string& id) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    try {
-        std::string key = id;
-        *session_ << "DELETE FROM volumes WHERE id = ?", use(key), now;
-    } catch (const Poco::Exception& e) {
-        return db_error("delete volume " + id, e);
-    }
-    return success();
-}
-
 Result<std::optional<std::string>> VolumeStore::backend_fact(const std::string& backend, const std::string& key) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     try {
         std::vector<std::string> values;
         std::string b = backend, k = key;
@@ -207,7 +365,7 @@ Result<std::optional<std::string>> VolumeStore::backend_fact(const std::string& 
 }
 
 Status VolumeStore::set_backend_fact(const std::string& backend, const std::string& key, const std::string& value) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     try {
         std::string b = backend, k = key, v = value;
         *session_ << "INSERT INTO backend_facts (backend, key, value) VALUES (?, ?, ?)"
@@ -220,7 +378,7 @@ Status VolumeStore::set_backend_fact(const std::string& backend, const std::stri
 }
 
 Result<std::vector<VolumeStore::PoolExtent>> VolumeStore::pool_extents(const std::string& backend) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     std::vector<PoolExtent> out;
     try {
         std::string b = backend, id;
@@ -239,7 +397,7 @@ Result<std::vector<VolumeStore::PoolExtent>> VolumeStore::pool_extents(const std
 }
 
 Status VolumeStore::put_pool_extent(const std::string& backend, const PoolExtent& extent) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     try {
         std::string b = backend, id = extent.volume_id;
         Poco::UInt64 offset = extent.offset, length = extent.length;
@@ -252,7 +410,7 @@ Status VolumeStore::put_pool_extent(const std::string& backend, const PoolExtent
 }
 
 Status VolumeStore::remove_pool_extent(const std::string& backend, const std::string& volume_id) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     try {
         std::string b = backend, id = volume_id;
         *session_ << "DELETE FROM pool_extents WHERE backend = ? AND volume_id = ?", use(b), use(id), now;

@@ -100,7 +100,7 @@ void dirty_pool_file(const std::string& path, uint64_t size, unsigned char byte)
     write_pattern(path, 0, size, byte);
 }
 
-VolumeRecord record_of(const VolumeRef& v, const std::string& status = "available") {
+VolumeRecord record_of(const VolumeRef& v, VolumeStatus status = VolumeStatus::available) {
     VolumeRecord r;
     r.id = v.id;
     r.name = "name of " + v.id;
@@ -452,7 +452,7 @@ TEST_CASE(
     VolumeRecord ra = record_of(a);
     ra.metadata = R"({"tier":"gold"})";
     REQUIRE(b.store().insert(ra).ok());
-    REQUIRE(b.store().insert(record_of(v, "in-use")).ok());
+    REQUIRE(b.store().insert(record_of(v, VolumeStatus::in_use)).ok());
     b.remove(c);  // volume_clear = none: C's bytes stay in the free space
     REQUIRE_FALSE(b.driver().facts().zero_initialized);
 
@@ -467,12 +467,12 @@ TEST_CASE(
     CHECK((*got)->backend == "thick");
     CHECK((*got)->size == 4 * MiB);
     CHECK((*got)->location == "0");
-    CHECK((*got)->status == "available");
+    CHECK((*got)->status == VolumeStatus::available);
     CHECK((*got)->metadata == R"({"tier":"gold"})");
     auto gv = b.store().get("B");
     REQUIRE(gv.ok());
     REQUIRE(gv->has_value());
-    CHECK((*gv)->status == "in-use");
+    CHECK((*gv)->status == VolumeStatus::in_use);
     CHECK(b.extents() == Extents{{"A", 0, 4 * MiB}, {"B", 4 * MiB, 4 * MiB}});
 
     const BackendFacts f = b.driver().facts();
@@ -569,9 +569,9 @@ TEST_CASE(
     REQUIRE(b.store().insert(record_of(a)).ok());
     REQUIRE(b.store().insert(record_of(lost)).ok());
     REQUIRE(b.store()
-                .insert(record_of(VolumeRef{"ghost", MiB, VolumeLocation{"20971520"}}, "error"))
+                .insert(record_of(VolumeRef{"ghost", MiB, VolumeLocation{"20971520"}}, VolumeStatus::error))
                 .ok());
-    REQUIRE(b.store().insert(record_of(VolumeRef{"pending", MiB, {}}, "creating")).ok());
+    REQUIRE(b.store().insert(record_of(VolumeRef{"pending", MiB, {}}, VolumeStatus::creating)).ok());
     REQUIRE(b.store()
                 .remove_pool_extent("thick", "lost")
                 .ok());  // its region released behind volmig's back

@@ -52,7 +52,7 @@ class ThinBackend : public SingleBackendFixture {
     static std::string pool_in(const TempDir& d) { return d.file("pool"); }
 };
 
-VolumeRecord record_of(const VolumeRef& v, const std::string& status = "available") {
+VolumeRecord record_of(const VolumeRef& v, VolumeStatus status = VolumeStatus::available) {
     VolumeRecord r;
     r.id = v.id;
     r.name = "name of " + v.id;
@@ -398,7 +398,7 @@ TEST_CASE("driver thin_file: volume records survive a restart") {
     r1.metadata = R"({"k":"v"})";
     r1.attached_path = "/dev/loop99";
     REQUIRE(b.store().insert(r1).ok());
-    REQUIRE(b.store().insert(record_of(v2, "in-use")).ok());
+    REQUIRE(b.store().insert(record_of(v2, VolumeStatus::in_use)).ok());
     auto before = b.store().get("r1");
     REQUIRE(before.ok());
     REQUIRE(before->has_value());
@@ -416,7 +416,7 @@ TEST_CASE("driver thin_file: volume records survive a restart") {
     CHECK(r.backend == "thin");
     CHECK(r.size == 8 * MiB);
     CHECK(r.location == b.file_of("r1"));
-    CHECK(r.status == "available");
+    CHECK(r.status == VolumeStatus::available);
     CHECK(r.metadata == R"({"k":"v"})");
     CHECK(r.attached_path == "/dev/loop99");
     CHECK(r.created_at == (*before)->created_at);
@@ -439,7 +439,7 @@ TEST_CASE(
     REQUIRE(b.store().insert(record_of(kept)).ok());
     REQUIRE(b.store().insert(record_of(lost)).ok());
     REQUIRE(b.store()
-                .insert(record_of(VolumeRef{"new", MiB, {}}, "creating"))
+                .insert(record_of(VolumeRef{"new", MiB, {}}, VolumeStatus::creating))
                 .ok());                   // no file yet: fine
     b.create("stray", 4 * MiB);           // storage, no record
     ::unlink(b.file_of("lost").c_str());  // deleted behind volmig's back

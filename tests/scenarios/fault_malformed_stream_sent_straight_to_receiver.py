@@ -11,44 +11,14 @@ unchanged and the target itself still reads as zeros."""
 import hashlib
 import http.client
 import os
-import struct
 import sys
 import time
 
 from volmig_lab import GiB, MiB, sha256_of
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from extent_streams import DATA, END, ZERO, header, post_stream, prepare_receive as prepare, record
 from scenario_support import check, run_scenario
-
-DATA, ZERO, END = 1, 2, 3
-
-
-def header(size, block_size=4096, flags=0, magic=b"VMIGSTR1"):
-    return magic + struct.pack("<QII", size, block_size, flags)
-
-
-def record(kind, offset, length):
-    return struct.pack("<IIQQ", kind, 0, offset, length)
-
-
-def post_stream(daemon, volume_id, body, token):
-    conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
-    headers = {"Content-Type": "application/octet-stream", "X-Auth-Token": "lab"}
-    if token is not None:
-        headers["X-Volmig-Stream-Token"] = token
-    conn.request("POST", f"/volmig/v1/streams/{volume_id}", body=body, headers=headers)
-    resp = conn.getresponse()
-    raw = resp.read()
-    conn.close()
-    return resp.status, raw.decode(errors="replace")
-
-
-def prepare(daemon, volume_id):
-    answer = daemon.request("POST", f"/v3/volumes/{volume_id}/action",
-                            {"volmig-prepare_receive": {"source_volume": "0f0f0f0f-0000-0000-0000-000000000001",
-                                                        "source_host": "host-a@thin#thin", "strategy": "sparse", "block_size": 4096}})
-    check(answer["stream_path"] == f"/volmig/v1/streams/{volume_id}", f"volmig-prepare_receive answered {answer}")
-    return answer["stream_token"]
 
 
 def scenario(lab):

@@ -36,9 +36,10 @@ def scenario(lab):
         observed.append((view["migration_status"], state, exists))
         if state in ("success", "error"):
             break
-        # Until the volume's migration_status says success, the source must still be there.
-        check(view["migration_status"] == "success" or exists,
-              f"the source file {src_path} vanished while migration_status was {view['migration_status']} (state {state})")
+        # Until the destination owns the volume (releasing: adopted there, the old storage going),
+        # the source must still be there.
+        check(state in ("releasing", "success") or exists,
+              f"the source file {src_path} vanished while the migration was {state} (migration_status {view['migration_status']})")
         check(time.time() < deadline, f"the migration did not end within 60 s: {observed[-5:]}")
         time.sleep(0.05)
     m = view["volmig:migration"]

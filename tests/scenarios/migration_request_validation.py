@@ -89,7 +89,7 @@ def scenario(lab):
     check(a.show(vid)["size"] == 1, "os-extend during the migration changed the size")
     done = a.request("POST", f"/v3/volumes/{vid}/action", {"os-migrate_volume_completion": {"new_volume": m["destination_volume_id"], "error": False}})
     check(done == {"save_volume_id": vid}, f"os-migrate_volume_completion answered {done}")
-    view = a.show(vid)
+    view = a.wait_migration(vid, timeout=30)  # completion runs in the job (it may need the peer), not in the request
     check(view["migration_status"] == "success" and view["os-vol-host-attr:host"] == "host-a@thin2#thin2",
           f"after completion: migration_status {view['migration_status']} on {view['os-vol-host-attr:host']}")
 

@@ -94,9 +94,9 @@ def scenario(lab):
     check(statuses == ["starting", "migrating", "completing", "success"],
           f"migration_status went {' -> '.join(map(str, statuses))}, expected starting -> migrating -> completing -> success")
     states = collapse(s[2] for s in samples)
-    order = ["starting", "migrating", "completing", "success"]
+    order = ["starting", "migrating", "completing", "releasing", "success"]
     check(all(s in order for s in states) and [order.index(s) for s in states] == sorted(order.index(s) for s in states),
-          f"the migration's state went {' -> '.join(map(str, states))}: not in the order starting, migrating, completing, success")
+          f"the migration's state went {' -> '.join(map(str, states))}: not in the order {', '.join(order)}")
     not_available = sorted({s[3] for s in samples if s[3] != "available"})
     check(not not_available, f"the volume's status left available during the migration: {not_available}")
     check(set(proxy.delayed) == {"volmig-prepare_receive", "volmig-adopt"}, f"the proxy held back only {proxy.delayed}")

@@ -91,11 +91,14 @@ class Daemon:
     def config_path(self):
         return os.path.join(self.dir, "volmig.conf")
 
-    def start(self, timeout=20):
+    def start(self, timeout=20, env=None):
+        """Writes the configuration and starts volmigd; `env` adds variables to its environment
+        for this start only (VOLMIG_FAILPOINTS, say). Returns once GET / answers 300."""
         with open(self.config_path, "w") as f:
             f.write(self.config_text())
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([self.lab.volmigd, "--config", self.config_path], stdout=log, stderr=log)
+        environment = dict(os.environ, **env) if env else None
+        self.proc = subprocess.Popen([self.lab.volmigd, "--config", self.config_path], stdout=log, stderr=log, env=environment)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

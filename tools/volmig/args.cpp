@@ -50,6 +50,7 @@ int exit_code_for(const Error& error) {
     switch (error.kind) {
         case ErrorKind::invalid: return kExitUsage;
         case ErrorKind::refused:
+        case ErrorKind::conflict:
         case ErrorKind::not_found: return kExitRefused;
         case ErrorKind::io: return kExitIo;
         case ErrorKind::mismatch: return kExitMismatch;

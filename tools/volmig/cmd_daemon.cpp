@@ -1,6 +1,7 @@
 // The subcommands that talk to a daemon: volumes, create, show, delete, capabilities, plan.
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -62,6 +63,15 @@ std::optional<nlohmann::json> call(const Connection& c, const std::string& comma
     options.headers = {"Accept: application/json", "OpenStack-API-Version: volume 3.0"};
     if (!c.token.empty()) options.headers.push_back("X-Auth-Token: " + c.token);
     auto r = http_request(method, c.url + path, body.is_null() ? std::string() : body.dump(), options);
+    // 503 with Retry-After: the daemon is getting what it needs (a peer's capabilities) without
+    // holding the request; ask again, for up to half a minute.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (r && r->status == 503 && r->headers.count("retry-after") && std::chrono::steady_clock::now() < give_up) {
+        const std::string& after = r->headers.at("retry-after");
+        const int seconds = after.size() == 1 && std::isdigit(static_cast<unsigned char>(after[0])) ? after[0] - '0' : 1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::max(1, seconds) * 500));
+        r = http_request(method, c.url + path, body.is_null() ? std::string() : body.dump(), options);
+    }
     if (!r) {
         std::cerr << "volmig " << command << ": " << r.error().message << "\n";
         exit_code = kExitFailed;

@@ -1,16 +1,20 @@
 """Setup shared by the scenario scripts (tests/scenarios/*.py): running a scenario in a lab,
 check/expect, one HTTP request with urllib, two peered daemons, a source volume holding a known pattern,
-waiting on a migration, pool helpers and a loopback listener for fake peers. The checks that
-make a scenario stay in its own script.
+waiting on a migration, listings, a daemon's health (alive, GET / answering, no crash in its
+log), its metrics, loop devices below a directory, content digests that skip holes, pool
+helpers and a loopback listener for fake peers. The checks that make a scenario stay in its own
+script; extent_streams.py and peer_doubles.py beside this file play one end of a migration.
 
 Kept outside tests/scenarios/ itself, whose every *.py is a ctest test; a script imports it with
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 """
 import copy
+import hashlib
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -93,13 +97,14 @@ def daemon_pair(lab, a_backends=THIN, b_backends=THIN, a_defaults=None, start=Tr
     return a, b
 
 
-def new_source(daemon, name, seed=1, backend=None, **pattern):
+def new_source(daemon, name, seed=1, backend=None, digest=False, **pattern):
     """A new 1 GiB volume written by write_pattern_volume(seed, **pattern); returns
-    (the created volume's view, its path, its sha256)."""
+    (the created volume's view, its path, its sha256), or its content_digest instead of the
+    sha256 if `digest` (quick: holes are not read)."""
     v = daemon.create(1, name=name, backend=backend)
     path = daemon.volume_path(v)
     write_pattern_volume(path, seed=seed, **pattern)
-    return v, path, sha256_of(path, GiB)
+    return v, path, content_digest(path, GiB) if digest else sha256_of(path, GiB)
 
 
 def settle(daemon, vid, timeout=60, states=ENDED, died_ok=False):
@@ -144,6 +149,135 @@ def volume_action(daemon, vid, body, expect=None):
         return expect or 200, daemon.request("POST", f"/v3/volumes/{vid}/action", body, expect=expect)
     except ApiError as e:
         return e.status, e.message
+
+
+def listed(daemon):
+    """The volumes a daemon lists for every project (GET /v3/volumes/detail?all_tenants=1):
+    forwarding records of volumes that moved away are not among them."""
+    return daemon.request("GET", "/v3/volumes/detail?all_tenants=1")["volumes"]
+
+
+def log_size(daemon):
+    """Where the daemon's log ends now: pass it to health_problems to look only at what follows."""
+    try:
+        return os.path.getsize(daemon.log_path)
+    except OSError:
+        return 0
+
+
+# What libstdc++ and the sanitizers print into the log when the process dies of a bug; an abort
+# or a segfault itself shows in the exit status (signal 6, 11).
+CRASH_MARKS = ("terminate called", "AddressSanitizer", "runtime error:")
+
+
+def health_problems(daemon, log_from=0):
+    """What is wrong with a daemon that should be up: its process ended (with what: an abort is
+    signal 6), GET / does not answer 300, or its log (from byte `log_from` on) shows a crash
+    (terminate called, a sanitizer report). An empty list means healthy."""
+    problems = []
+    if not daemon.running():
+        code = daemon.proc.returncode if daemon.proc else None
+        problems.append(f"volmigd {daemon.host} is not running (exit code {code}"
+                        + (f", signal {-code}" if code is not None and code < 0 else "") + ")")
+    else:
+        status, _, _ = http("GET", daemon.url + "/")
+        if status != 300:
+            problems.append(f"GET / on {daemon.host} answered {status}, not 300")
+    try:
+        with open(daemon.log_path, errors="replace") as f:
+            f.seek(log_from)
+            marks = [line.strip() for line in f if any(m in line for m in CRASH_MARKS)]
+    except OSError:
+        marks = []
+    if marks:
+        problems.append(f"{daemon.host}'s log shows a crash: {' | '.join(marks[:3])}")
+    return problems
+
+
+def metrics(daemon):
+    """GET /metrics as {(name, labels text): value}, e.g. ("volmig_pool_allocated_bytes",
+    'backend="thick"')."""
+    status, _, raw = http("GET", daemon.url + "/metrics")
+    check(status == 200, f"GET /metrics on {daemon.host} answered {status}")
+    out = {}
+    for line in raw.decode().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        name, _, labels = key.partition("{")
+        out[(name, labels.rstrip("}"))] = float(value)
+    return out
+
+
+def loops_below(directory):
+    """Loop devices (name, backing file) whose backing file lies below `directory`."""
+    out = subprocess.run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"],
+                         capture_output=True, text=True).stdout
+    rows = [line.split(None, 1) for line in out.splitlines()]
+    return [(r[0], r[1].strip()) for r in rows if len(r) == 2 and r[1].strip().startswith(directory.rstrip("/") + "/")]
+
+
+DIGEST_CHUNK = 64 << 10
+_ZERO_CHUNK = bytes(DIGEST_CHUNK)
+
+
+def content_digest(path, size, offset=0):
+    """SHA-256 of the logical content of [offset, offset + size) of a file or device: the
+    (offset, bytes) of every 64 KiB chunk that is not all zeros, then the size. Holes of a file
+    (SEEK_DATA/SEEK_HOLE) are not read, so a 1 GiB sparse volume costs only its data. Equal
+    digests mean equal bytes, whatever each side allocates."""
+    h = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        rel = 0  # every chunk before rel is hashed or known to be a hole
+        while rel < size:
+            try:
+                data = os.lseek(fd, offset + rel, os.SEEK_DATA) - offset
+            except OSError:  # ENXIO: nothing but a hole after rel
+                break
+            if data >= size:
+                break
+            hole = min(size, os.lseek(fd, offset + data, os.SEEK_HOLE) - offset)
+            rel, end = data - data % DIGEST_CHUNK, min(size, hole + (-hole % DIGEST_CHUNK))
+            while rel < end:
+                want = min(4 * MiB, end - rel)
+                window = os.pread(fd, want, offset + rel)
+                check(len(window) == want, f"{path} ends at {offset + rel + len(window)}, inside the volume")
+                for c in range(0, want, DIGEST_CHUNK):
+                    chunk = window[c:c + DIGEST_CHUNK]
+                    if chunk != _ZERO_CHUNK[:len(chunk)]:
+                        h.update((rel + c).to_bytes(8, "little"))
+                        h.update(chunk)
+                rel += want
+    finally:
+        os.close(fd)
+    h.update(size.to_bytes(8, "little"))
+    return h.hexdigest()
+
+
+def extents_digest(size, extents):
+    """content_digest of a volume of `size` bytes that holds `extents` ((offset, bytes), sorted,
+    on the 64 KiB grid) and zeros elsewhere, computed without a file."""
+    h = hashlib.sha256()
+    for offset, blob in extents:
+        check(offset % DIGEST_CHUNK == 0, f"extent at {offset} is not on the 64 KiB grid")
+        for c in range(0, len(blob), DIGEST_CHUNK):
+            chunk = blob[c:c + DIGEST_CHUNK]
+            if chunk != _ZERO_CHUNK[:len(chunk)]:
+                h.update((offset + c).to_bytes(8, "little"))
+                h.update(chunk)
+    h.update(size.to_bytes(8, "little"))
+    return h.hexdigest()
+
+
+def volume_digest(daemon, view):
+    """content_digest of a volume, read straight from its storage without attaching anything:
+    its file (thin_file) or its region of the pool file (thick_file)."""
+    backend = view["os-vol-host-attr:host"].split("@", 1)[1].split("#", 1)[0]
+    opts = daemon.backends[backend]
+    if opts["volume_driver"] == "thin_file":
+        return content_digest(view["volmig:location"], view["volmig:size_bytes"])
+    return content_digest(opts["pool_file"], view["volmig:size_bytes"], int(view["volmig:location"]))
 
 
 def pool_files(path):
@@ -196,4 +330,10 @@ class LoopbackListener:
         raise NotImplementedError
 
     def close(self):
+        # shutdown first: a close alone leaves the port listening while the accept thread is
+        # blocked in accept(), and a daemon started on the port next finds it in use.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()

@@ -1,0 +1,339 @@
+// The receiving side of a migration: prepare a new volume as a target, apply the extent stream,
+// give the volume the source's id (see migration.hpp and DESIGN.md "Wire format").
+#include <Poco/UUIDGenerator.h>
+
+#include "api/failpoint.hpp"
+#include "api/json_input.hpp"
+#include "api/migration.hpp"
+#include "copy/extent_stream.hpp"
+
+namespace volmig {
+
+namespace {
+
+int status_for(const Error& e) {
+    switch (e.kind) {
+        case ErrorKind::invalid:
+        case ErrorKind::refused:
+        case ErrorKind::mismatch: return 400;  // the stream itself is wrong: the sender's fault
+        case ErrorKind::not_found: return 404;
+        case ErrorKind::io: return e.code == ENOSPC ? 507 : 500;
+        default: return 500;
+    }
+}
+
+Status unknown_fields(const nlohmann::json& args, std::initializer_list<const char*> known, const std::string& where) {
+    for (const auto& [key, value] : args.items()) {
+        bool ok = false;
+        for (const char* k : known) ok = ok || key == k;
+        if (!ok) return Error{"unknown field '" + key.substr(0, 64) + "' in " + where, ErrorKind::invalid};
+    }
+    return success();
+}
+
+bool plain_text(const std::string& s) { return s.find('\0') == std::string::npos; }
+
+struct PrepareArgs {
+    std::string source_volume, source_host;
+    Strategy strategy = Strategy::full;
+    uint64_t block_size = 4096;
+};
+
+Result<PrepareArgs> parse_prepare_args(const nlohmann::json& args) {
+    JsonFields f(args, "volmig-prepare_receive");
+    if (!f.ok()) return Error{f.problem(), ErrorKind::invalid};
+    if (Status s = unknown_fields(args, {"source_volume", "source_host", "strategy", "block_size"}, "volmig-prepare_receive"); !s.ok())
+        return s.error();
+    PrepareArgs a;
+    a.source_volume = f.text("source_volume");
+    a.source_host = f.optional_text("source_host").value_or("");
+    const std::string strategy = f.text("strategy");
+    a.block_size = f.optional_whole("block_size").value_or(4096);
+    if (!f.ok()) return Error{f.problem(), ErrorKind::invalid};
+    if (!is_volume_id(a.source_volume)) return Error{"volmig-prepare_receive.source_volume is not a volume id", ErrorKind::invalid};
+    if (a.source_host.size() > 255 || !plain_text(a.source_host))
+        return Error{"volmig-prepare_receive.source_host is not a host name", ErrorKind::invalid};
+    auto s = parse_strategy(strategy);
+    if (!s || *s == Strategy::automatic) return Error{"strategy must be full, sparse or full+discard", ErrorKind::invalid};
+    a.strategy = *s;
+    if (a.block_size < 512 || a.block_size > (16u << 20) || (a.block_size & (a.block_size - 1)))
+        return Error{"volmig-prepare_receive.block_size must be a power of two from 512 to 16M", ErrorKind::invalid};
+    return a;
+}
+
+struct AdoptArgs {
+    std::string id, name, description, created_at, project_id, stream_token;
+    nlohmann::json metadata = nlohmann::json::object();
+    nlohmann::json plan = nullptr, report = nullptr;
+};
+
+// Every field is checked before anything changes: a malformed adoption changes nothing.
+Result<AdoptArgs> parse_adopt_args(const nlohmann::json& args) {
+    JsonFields f(args, "volmig-adopt");
+    if (!f.ok()) return Error{f.problem(), ErrorKind::invalid};
+    if (Status s = unknown_fields(args, {"volume", "stream_token", "migration"}, "volmig-adopt"); !s.ok()) return s.error();
+    AdoptArgs a;
+    const nlohmann::json& v = f.object("volume");
+    a.stream_token = f.text("stream_token");
+    if (f.has("migration")) {
+        const nlohmann::json& info = f.object("migration");
+        if (info.contains("plan")) a.plan = info["plan"];
+        if (info.contains("report")) a.report = info["report"];
+    }
+    if (!f.ok()) return Error{f.problem(), ErrorKind::invalid};
+    JsonFields vf(v, "volmig-adopt.volume");
+    if (Status s = unknown_fields(v, {"id", "name", "description", "metadata", "created_at", "project_id"}, "volmig-adopt.volume"); !s.ok())
+        return s.error();
+    a.id = vf.text("id");
+    a.name = vf.optional_text("name").value_or("");
+    a.description = vf.optional_text("description").value_or("");
+    a.created_at = vf.optional_text("created_at").value_or("");
+    a.project_id = vf.optional_text("project_id").value_or("");
+    if (vf.has("metadata")) a.metadata = vf.object("metadata");
+    if (!vf.ok()) return Error{vf.problem(), ErrorKind::invalid};
+    if (!is_volume_id(a.id)) return Error{"volmig-adopt.volume.id is not a volume id", ErrorKind::invalid};
+    for (const auto& [key, value] : a.metadata.items())
+        if (!value.is_string()) return Error{"volmig-adopt.volume.metadata values must be strings", ErrorKind::invalid};
+    for (const std::string* text : {&a.name, &a.description, &a.created_at, &a.project_id})
+        if (!plain_text(*text) || text->size() > 65536) return Error{"volmig-adopt.volume has a text field that is not plain text", ErrorKind::invalid};
+    return a;
+}
+
+}  // namespace
+
+Result<nlohmann::json> MigrationService::prepare_receive(const std::string& volume_id, const nlohmann::json& json) {
+    auto args = parse_prepare_args(json);
+    if (!args) return args.take_error();
+    // The same source asking again (its first answer lost) gets the same answer.
+    auto active = store_.active_target(volume_id);
+    if (!active) return active.take_error();
+    if (*active) {
+        const MigrationRecord& t = **active;
+        if (t.state == MigrationState::receiving && t.volume_id == args->source_volume && t.strategy)
+            return nlohmann::json{{"stream_token", t.stream_token}, {"strategy", to_string(*t.strategy)}, {"stream_path", "/volmig/v1/streams/" + volume_id}};
+        return Error{"volume " + volume_id + " is already the target of migration " + t.id + " (" + to_string(t.state) + ")", ErrorKind::conflict};
+    }
+    auto volume = volumes_.get(volume_id);
+    if (!volume) return volume.take_error();
+    Backend* b = volumes_.backends().find(volume->backend);
+    if (!b) return Error{"backend " + volume->backend + " is not enabled"};
+    // Defence in depth, whatever the sender planned: never a sparse copy onto storage that does
+    // not read as zeros, never a release on storage that does not promise zeros after it.
+    const BackendFacts facts = b->driver->facts();
+    Strategy strategy = args->strategy;
+    std::string reason;
+    if (strategy == Strategy::sparse && !facts.zero_initialized)
+        return Error{"refusing a sparse copy: backend " + volume->backend + " does not guarantee zero-initialized volumes (" +
+                         facts.zero_initialized_reason + ")",
+                     ErrorKind::invalid};
+    if (strategy == Strategy::full_then_discard && !(facts.discard && facts.discard_zeroes)) {
+        strategy = Strategy::full;
+        reason = "backend " + volume->backend + " cannot release ranges so that they read as zeros: zero ranges are written";
+    }
+    MigrationRecord m;
+    m.id = Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
+    m.role = MigrationRole::target;
+    m.state = MigrationState::receiving;
+    m.volume_id = args->source_volume;
+    m.destination_volume_id = volume_id;
+    m.source_host = args->source_host;
+    m.destination = volumes_.host_of(*volume);
+    m.strategy = strategy;
+    m.block_size = args->block_size;
+    m.stream_token = Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
+    Status saved = store_.insert(m, [&](VolumeStore::Tx& tx) -> Status {
+        // Checked again inside the transaction: of two preparations at once, one wins.
+        auto other = store_.active_target(volume_id);
+        if (!other) return other.error();
+        if (*other && (*other)->id != m.id)
+            return Error{"volume " + volume_id + " is already the target of migration " + (*other)->id, ErrorKind::conflict};
+        return tx.modify(volume_id, [&](VolumeRecord& r) -> Status {
+            // A target whose earlier stream failed may be prepared again.
+            const bool busy = r.in_migration() && r.migration_status != VolumeMigrationStatus::target;
+            if (r.status != VolumeStatus::available || busy || r.is_forwarding() || !r.attached_path.empty())
+                return Error{"volume " + volume_id + " cannot receive a migration: it is " + to_string(r.status) +
+                                 (r.in_migration() ? " and in a migration (" + r.migration_status_text() + ")" : ""),
+                             ErrorKind::conflict};
+            r.migration_status = VolumeMigrationStatus::target;
+            r.migration_source = args->source_volume;
+            return success();
+        });
+    });
+    if (!saved.ok()) return saved.error();
+    failpoint("target.after_prepare");
+    nlohmann::json answer = {{"stream_token", m.stream_token}, {"strategy", to_string(strategy)}, {"stream_path", "/volmig/v1/streams/" + volume_id}};
+    if (!reason.empty()) answer["reason"] = reason;
+    return answer;
+}
+
+ApiResponse MigrationService::receive_stream(const ApiRequest& head, std::istream& body) {
+    const DaemonConfig& config = volumes_.config();
+    if (!config.noauth && head.header("x-auth-token") != config.auth_token) {
+        if (log_) log_("authentication failed for a migration stream to " + head.path);
+        return error_response(401, "authentication required: send X-Auth-Token with the daemon's auth_token");
+    }
+    const std::string volume_id = head.path.substr(std::string("/volmig/v1/streams/").size());
+    if (!is_volume_id(volume_id)) return error_response(404, "no such migration target");
+    // Claim the target: one stream per prepared volume, presented with its token.
+    auto active = store_.active_target(volume_id);
+    if (!active) return error_response(active.error());
+    if (!*active || (*active)->state != MigrationState::receiving)
+        return error_response(409, "volume " + volume_id + " is not prepared to receive a migration stream (volmig-prepare_receive)" +
+                                       (*active && (*active)->state == MigrationState::streaming ? ": a stream is already being received" : ""));
+    MigrationRecord m = **active;
+    if (head.header("x-volmig-stream-token") != m.stream_token)
+        return error_response(403, "wrong or missing X-Volmig-Stream-Token for volume " + volume_id);
+    if (Status s = store_.transition(m, MigrationState::streaming); !s.ok()) return error_response(409, s.error().message);
+
+    auto fail = [&](const Error& e) {
+        m.error = e.message;
+        Status s = store_.transition(m, MigrationState::error, [&](VolumeStore::Tx& tx) {
+            Status changed = tx.modify(volume_id, [&](VolumeRecord& r) {
+                r.error = "receiving the migration stream failed: " + e.message;
+                return success();
+            });
+            return changed.ok() || changed.error().kind == ErrorKind::not_found ? success() : changed;
+        });
+        if (!s.ok() && log_) log_("receiving into volume " + volume_id + ": the failure could not be recorded: " + s.error().message);
+        if (log_) log_("receiving into volume " + volume_id + " failed: " + e.message);
+        return error_response(status_for(e), volumes_.redact(e.message));
+    };
+    if (!m.strategy) return fail(Error{"the migration record holds no strategy to apply"});
+    auto volume = volumes_.get(volume_id);
+    if (!volume) return fail(volume.error());
+    auto attached = volumes_.attach_for_copy(*volume);
+    if (!attached) return fail(attached.error());
+    auto info = inspect_volume(attached->path());
+    if (!info) return fail(info.error());
+    ReceiveOptions options;
+    options.strategy = *m.strategy;
+    options.writers = 4;
+    options.verify = true;
+    uint64_t expected = 0;
+    const std::string announced = head.header("x-volmig-data-bytes");
+    if (!announced.empty() && announced.size() < 20 && announced.find_first_not_of("0123456789") == std::string::npos)
+        expected = std::stoull(announced);
+    uint64_t arrived = 0;
+    ByteSource source = [&](char* buf, size_t cap) -> Result<size_t> {
+        body.read(buf, static_cast<std::streamsize>(cap));
+        if (body.bad()) return Error{"reading the stream from the connection failed", ErrorKind::invalid};
+        const auto n = static_cast<size_t>(body.gcount());
+        if (expected && arrived < expected / 2 && arrived + n >= expected / 2) failpoint("target.mid_stream");
+        arrived += n;
+        return n;
+    };
+    auto received = receive_extent_stream(*info, options, source);
+    if (!received) return fail(received.error());
+    failpoint("target.after_verification");
+    m.report = dump_json({{"bytes_written", received->bytes_written}, {"wire_bytes", received->wire_bytes}});
+    if (Status s = store_.transition(m, MigrationState::received); !s.ok()) return fail(s.error());
+    ApiResponse r;
+    r.body = {{"received",
+               {{"volume_size", received->volume_size},
+                {"wire_bytes", received->wire_bytes},
+                {"bytes_written", received->bytes_written},
+                {"bytes_skipped", received->bytes_skipped},
+                {"bytes_zeroed", received->bytes_zeroed},
+                {"bytes_released", received->bytes_released},
+                {"zero_method", received->zero_method},
+                {"strategy", to_string(*m.strategy)},
+                {"source_checksum", received->source_checksum},
+                {"destination_checksum", received->destination_checksum},
+                {"verified", received->verified},
+                {"seconds", received->seconds}}}};
+    if (log_) log_("received volume " + volume_id + " from " + m.source_host + ": " + std::to_string(received->bytes_written) + " bytes written");
+    return r;
+}
+
+Result<nlohmann::json> MigrationService::adopt(const std::string& temporary_id, const nlohmann::json& json) {
+    auto args = parse_adopt_args(json);
+    if (!args) return args.take_error();
+    auto found = store_.target_with_token(temporary_id, args->stream_token);
+    if (!found) return found.take_error();
+    if (!*found) return Error{"volmig-adopt must present the stream token of a migration into volume " + temporary_id, ErrorKind::invalid};
+    MigrationRecord m = **found;
+    if (m.volume_id != args->id)
+        return Error{"the migration into volume " + temporary_id + " moves volume " + m.volume_id + ", not " + args->id, ErrorKind::invalid};
+    if (m.state == MigrationState::success) return nlohmann::json{{"volume_id", args->id}};  // adopted before: the same answer
+    if (m.state != MigrationState::received)
+        return Error{"volume " + temporary_id + " has not received a complete, verified migration stream (its migration is " +
+                         to_string(m.state) + ")",
+                     ErrorKind::conflict};
+    // The source's account of the migration, for `show` here.
+    if (!args->plan.is_null()) m.plan = dump_json(args->plan);
+    if (!args->report.is_null()) m.report = dump_json(args->report);
+    std::string storage;
+    Status adopted = store_.transition(m, MigrationState::success, [&](VolumeStore::Tx& tx) -> Status {
+        auto temporary = tx.get(temporary_id);
+        if (!temporary) return temporary.error();
+        if (!*temporary) return Error{"volume " + temporary_id + " could not be found", ErrorKind::not_found};
+        auto existing = tx.get(args->id);
+        if (!existing) return existing.error();
+        if (*existing) {
+            // A volume coming back to a host it left replaces the record that forwarded to it.
+            if (!(*existing)->is_forwarding()) return Error{"volume id " + args->id + " already exists here", ErrorKind::conflict};
+            if (Status s = tx.remove(args->id); !s.ok()) return s;
+        }
+        VolumeRecord r = **temporary;
+        r.id = args->id;
+        r.name_id = (*temporary)->storage_id();
+        r.name = args->name;
+        r.description = args->description;
+        r.metadata = dump_json(args->metadata);
+        if (!args->created_at.empty()) r.created_at = args->created_at;
+        r.project_id = args->project_id;
+        r.status = VolumeStatus::available;
+        r.migration_status = VolumeMigrationStatus::success;
+        r.migration_source.clear();
+        r.error.clear();
+        r.attached_path.clear();
+        r.moved_to.clear();
+        storage = r.name_id;
+        if (Status s = tx.insert(r); !s.ok()) return s;
+        failpoint("target.during_adoption");
+        return tx.remove(temporary_id);
+    });
+    if (!adopted.ok()) return adopted.error();
+    failpoint("target.after_adoption");
+    if (log_) log_("volume " + args->id + " arrived from " + m.source_host + " (storage " + storage + ")");
+    return nlohmann::json{{"volume_id", args->id}};
+}
+
+Status MigrationService::delete_guard(const VolumeRecord& volume) {
+    if (!volume.attached_path.empty())
+        return Error{"volume " + volume.id + " is attached for a copy (a migration is reading or writing it): retry when it ends",
+                     ErrorKind::invalid};
+    if (volume.migration_status != VolumeMigrationStatus::target) return success();
+    // A target deleted before its adoption (its migration rolled back): its record says so.
+    auto active = store_.active_target(volume.id);
+    if (!active) return active.error();
+    if (!*active) return success();
+    MigrationRecord m = **active;
+    m.error = "the target volume was deleted";
+    return store_.transition(m, MigrationState::error);
+}
+
+void MigrationService::resume_targets() {
+    auto targets = store_.unfinished(MigrationRole::target);
+    if (!targets) {
+        if (log_) log_("resume: " + targets.error().message);
+        return;
+    }
+    for (MigrationRecord m : *targets) {
+        Status s;
+        if (m.state == MigrationState::streaming) {
+            m.error = "the stream was cut by a restart of this daemon";
+            s = store_.transition(m, MigrationState::error);
+        } else if (m.state == MigrationState::adopting) {
+            // Written by volmig 0.1, which adopted in two steps: finished if the new record exists.
+            auto adopted = volumes_.store().get(m.volume_id);
+            const bool done = adopted && *adopted && (*adopted)->storage_id() == m.destination_volume_id;
+            s = store_.transition(m, done ? MigrationState::success : MigrationState::received, [&](VolumeStore::Tx& tx) {
+                return done ? tx.remove(m.destination_volume_id) : success();
+            });
+        }
+        if (!s.ok() && log_) log_("resume: migration " + m.id + ": " + s.error().message);
+    }
+}
+
+}  // namespace volmig
