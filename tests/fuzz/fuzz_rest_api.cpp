@@ -28,7 +28,8 @@
 
 #include "api/rest.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
-#include "tests/support/api_daemon.hpp"
+#include "tests/support/service_fixture.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace volmig;
 using volmig::fuzz::check;
@@ -38,16 +39,23 @@ namespace {
 constexpr int kRunsPerDaemon = 500;
 constexpr const char* kToken = "s3cret";
 
-// Token authentication; two thin_file backends, the second selected by volume_type "gold".
-std::unique_ptr<test::ApiDaemon> daemon() {
-    return std::make_unique<test::ApiDaemon>([](const test::TempDir& dir) {
+// The daemon's volume layer and the API over it. Token authentication; two thin_file backends,
+// the second selected by volume_type "gold".
+struct Daemon {
+    test::TempDir dir;
+    test::ServiceParts parts;
+    Metrics metrics;
+    RestApi api;
+
+    Daemon() : parts(ini(dir)), api(*parts.volumes, metrics, nullptr) {}
+    static std::string ini(const test::TempDir& dir) {
         return "[DEFAULT]\nhost = host-a\nauth_strategy = token\nauth_token = " + std::string(kToken) + "\nstate_path = " +
                dir.file("state") + "\nenabled_backends = thin, other\n" + "[thin]\nvolume_driver = thin_file\npool_path = " +
                dir.file("thin") + "\npool_size = 10G\nmax_over_subscription_ratio = 2\n" +
                "[other]\nvolume_driver = thin_file\nvolume_backend_name = gold\npool_path = " + dir.file("other") +
                "\npool_size = 4G\nsparse_copy = never\n";
-    });
-}
+    }
+};
 
 std::string percent_decoded(const std::string& s, bool plus_as_space) {
     std::string out;
@@ -201,19 +209,19 @@ void check_effect(RestApi& api, const ApiRequest& request, const ApiResponse& re
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static std::unique_ptr<test::ApiDaemon> parts;
+    static std::unique_ptr<Daemon> daemon;
     static int runs = 0;
     static std::string last_id = "0";
-    if (!parts) parts = daemon();
+    if (!daemon) daemon = std::make_unique<Daemon>();
     bool utf8 = true;
     const ApiRequest request = request_from(std::string(reinterpret_cast<const char*>(data), size), last_id, utf8);
-    const ApiResponse response = parts->api->handle(request);
+    const ApiResponse response = daemon->api.handle(request);
     check_response(request, response, utf8);
-    check_effect(*parts->api, request, response);
+    check_effect(daemon->api, request, response);
     if (response.status == 202 && response.body.contains("volume")) last_id = response.body["volume"].value("id", last_id);
     if (++runs % kRunsPerDaemon == 0) {
-        check_listing(*parts->api);
-        parts.reset();
+        check_listing(daemon->api);
+        daemon.reset();
     }
     return 0;
 }
