@@ -6,7 +6,7 @@
 # The target fuzzes over a work corpus: by default a copy of tests/fuzz/corpus/TARGET in a
 # fresh test directory (the committed corpus is never written), with --corpus DIR a corpus that
 # persists between runs (seeded from the committed one when empty). tests/fuzz/TARGET.dict is
-# passed when present, and the [libfuzzer] options of tests/fuzz/TARGET.options (key = value).
+# passed when present.
 # Files the target makes live in the same test directory (volmig-test.*, see below), removed
 # on exit, Ctrl-C or SIGTERM; a run killed harder leaves it to tests/cleanup-test-loops.sh.
 # A crash, leak, timeout, out-of-memory or sanitizer report exits non-zero and names the saved
@@ -59,12 +59,6 @@ before=$(ls "$artifacts" | wc -l)
 flags=(-max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -detect_leaks=1 -print_final_stats=1
        -artifact_prefix="$artifacts/")
 [ -f "$here/$target.dict" ] && flags+=(-dict="$here/$target.dict")
-if [ -f "$here/$target.options" ]; then
-  while IFS='=' read -r key value; do
-    key=$(echo "$key" | tr -d ' ') value=$(echo "$value" | tr -d ' ')
-    [[ "$key" =~ ^[a-z_]+$ ]] && flags+=("-$key=$value")
-  done < <(sed -n '/^\[libfuzzer\]/,/^\[/p' "$here/$target.options" | grep '=')
-fi
 [ "$jobs" -gt 1 ] && flags+=(-fork="$jobs")
 
 echo "fuzzing $target for ${seconds}s over $corpus (${flags[*]})"
