@@ -200,10 +200,11 @@ TEST_CASE("a body nested deeper than 32 levels is refused with 400 before it is 
     const std::string id = a.create(R"({"volume": {"size": 1}})");
     // 200 KB: 100000 nested arrays where a size belongs. Parsed and dumped, it overflowed the stack.
     const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-    for (const auto& [path, body] : {std::pair<std::string, std::string>{"/v3/p/volumes", R"({"volume": {"size": )" + deep + "}}"},
-                                     {"/v3/p/volumes/" + id + "/action", R"({"os-extend": {"new_size": )" + deep + "}}"}}) {
-        INFO(path);
-        auto r = a.call("POST", path, body);
+    const std::pair<std::string, std::string> requests[] = {{"/v3/p/volumes", R"({"volume": {"size": )" + deep + "}}"},
+                                                            {"/v3/p/volumes/" + id + "/action", R"({"os-extend": {"new_size": )" + deep + "}}"}};
+    for (const auto& request : requests) {
+        INFO(request.first);
+        auto r = a.call("POST", request.first, request.second);
         CHECK(r.status == 400);
         CHECK(message_of(r) == "the request body: the JSON nests deeper than 32 levels");
     }

@@ -134,9 +134,9 @@ TEST_CASE("capability document: every malformed or contradictory input means not
     disagree["sparse_copy_volume"] = false;
     cases.push_back({"top level disagrees", disagree});
 
-    for (auto& [name, doc] : cases) {
-        INFO(name);
-        auto caps = read_capability_document(doc);
+    for (const auto& c : cases) {  // INFO captures: clang 14 cannot capture a structured binding
+        INFO(c.first);
+        auto caps = read_capability_document(c.second);
         CHECK_FALSE(caps.zero_initialized);
         CHECK_FALSE(caps.doubts.empty());
         const CopyPlan plan = plan_copy(SourceFacts{}, caps, OperatorPolicy{});
