@@ -2,10 +2,10 @@
 
 #include <cctype>
 #include <cmath>
-#include <cstdint>
 #include <fstream>
 #include <sstream>
 
+#include "copy/json_text.hpp"
 #include "copy/size.hpp"
 
 namespace volmig {
@@ -28,38 +28,6 @@ std::string joined(const std::set<std::string>& items) {
     std::string out;
     for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
     return out;
-}
-
-// UTF-8 (RFC 3629: no overlong forms, surrogates or code points past U+10FFFF) without NUL
-// bytes: names and values end up in JSON views and capability documents, and in C strings.
-bool is_text(const std::string& s) {
-    struct Lead {
-        unsigned char mask, value;  // a lead byte b of this length has (b & mask) == value
-        size_t length;
-        uint32_t least;             // smaller code points in this length are overlong forms
-    };
-    static constexpr Lead kLeads[] = {{0xE0, 0xC0, 2, 0x80}, {0xF0, 0xE0, 3, 0x800}, {0xF8, 0xF0, 4, 0x10000}};
-    for (size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c == 0) return false;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        }
-        const Lead* lead = nullptr;
-        for (const Lead& l : kLeads)
-            if ((c & l.mask) == l.value) lead = &l;
-        if (!lead || s.size() - i < lead->length) return false;
-        uint32_t code = c & static_cast<unsigned char>(~lead->mask);
-        for (size_t k = 1; k < lead->length; ++k) {
-            const auto follow = static_cast<unsigned char>(s[i + k]);
-            if ((follow & 0xC0) != 0x80) return false;
-            code = (code << 6) | (follow & 0x3F);
-        }
-        if (code < lead->least || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
-        i += lead->length;
-    }
-    return true;
 }
 
 }  // namespace
@@ -182,7 +150,7 @@ Result<ConfigFile> ConfigFile::parse(const std::string& text, const std::string&
         const std::string t = trim(line);
         if (t.empty() || t[0] == '#' || t[0] == ';') continue;
         const std::string at = origin + " line " + std::to_string(number);
-        if (!is_text(line)) return Error{at + ": not UTF-8 text (or a NUL byte): the configuration is read as UTF-8", ErrorKind::invalid};
+        if (!is_utf8_text(line)) return Error{at + ": not UTF-8 text (or a NUL byte): the configuration is read as UTF-8", ErrorKind::invalid};
         // oslo.config style continuation: an indented line extends the previous value.
         if (current && !last_key.empty() && std::isspace(static_cast<unsigned char>(line[0]))) {
             current->set(last_key, *current->raw(last_key) + "\n" + t, number);

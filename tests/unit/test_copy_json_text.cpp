@@ -1,4 +1,4 @@
-// copy/json_text: untrusted JSON values in messages stay short and serializable.
+// copy/json_text: untrusted JSON values in messages stay short and serializable; UTF-8 text is told apart.
 #include <doctest/doctest.h>
 
 #include "copy/json_text.hpp"
@@ -23,4 +23,13 @@ TEST_CASE("json_for_message: invalid UTF-8, or a character cut in two, is replac
     CHECK(cut == "\"\xc3\xa9\xef\xbf\xbd\"...");
     CHECK(json_for_message(json("\xe1\xe1")) == "\"\xef\xbf\xbd\xef\xbf\xbd\"");
     CHECK_NOTHROW((void)json(json_for_message(json("\xff"))).dump());
+}
+
+TEST_CASE("is_utf8_text: UTF-8 without NUL bytes; overlong forms, surrogates, code points past U+10FFFF and cut sequences are not") {
+    for (const std::string good : {"", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x92\xbe", "\xf4\x8f\xbf\xbf", "tab\tand\nnewline"})
+        CHECK_MESSAGE(is_utf8_text(good), good);
+    for (const std::string& bad : {std::string("caf\xe9"), std::string("\xc0\xaf"), std::string("\xe0\x80\xaf"), std::string("\xed\xa0\x80"),
+                                  std::string("\xf4\x90\x80\x80"), std::string("\xe2\x82"), std::string("\x80"), std::string("\xff"),
+                                  std::string("a\0b", 3)})
+        CHECK_MESSAGE(!is_utf8_text(bad), bad);
 }
