@@ -1,6 +1,7 @@
 #include "api/rest.hpp"
 
 #include "api/json_input.hpp"
+#include "copy/json_text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -376,6 +377,9 @@ ApiResponse RestApi::volumes(const ApiRequest& request, const std::string& proje
 }
 
 ApiResponse RestApi::create_volume(const ApiRequest& request, const std::string& project_id) {
+    // The project id is the path's, percent-decoded, and is stored and shown in every view of the
+    // volume: bytes that are not UTF-8 would make each listing that shows it fail to serialize.
+    if (!is_utf8_text(project_id)) return error_response(400, "the project id in the path must be UTF-8 text without NUL characters");
     auto body = parse_body(request);
     if (!body) return error_response(body.error());
     for (const auto& [key, value] : body->items())

@@ -251,6 +251,19 @@ TEST_CASE("a name or description holding a NUL character is refused naming the f
     CHECK(shown["description"] == "line\nbreak");
 }
 
+TEST_CASE("no volume is created under a project id that is not UTF-8 text, so listings keep serializing") {
+    Api a;
+    for (const std::string& project : {std::string("\xe2\x90"), std::string("p\0q", 3)}) {
+        auto r = a.call("POST", "/v3/" + project + "/volumes", R"({"volume": {"size": 1}})");
+        CHECK(r.status == 400);
+        CHECK(message_of(r) == "the project id in the path must be UTF-8 text without NUL characters");
+    }
+    a.create(R"({"volume": {"size": 1}})");
+    auto all = a.call("GET", "/v3/volumes/detail");
+    REQUIRE(all.body["volumes"].size() == 1);
+    CHECK_NOTHROW((void)all.body.dump());  // a stored "\xe2\x90" made this throw for every client
+}
+
 TEST_CASE("a listing under a project shows that project's volumes; all_tenants or no project shows all") {
     Api a;
     const std::string mine = a.create(R"({"volume": {"size": 1, "name": "mine"}})");
