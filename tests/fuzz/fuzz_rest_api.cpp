@@ -118,6 +118,16 @@ ApiRequest request_from(const std::string& text, const std::string& last_id, boo
     return r;
 }
 
+// The body as the server sends it: strictly (valid UTF-8), or with invalid bytes replaced.
+std::string serialized(const nlohmann::json& body, bool strict) {
+    try {
+        return body.dump(-1, ' ', false, strict ? nlohmann::json::error_handler_t::strict : nlohmann::json::error_handler_t::replace);
+    } catch (const nlohmann::json::exception& e) {
+        check(false, std::string("the response body serializes: ") + e.what());
+        return {};
+    }
+}
+
 void check_response(const ApiRequest& request, const ApiResponse& response, bool utf8) {
     check(response.status >= 200 && response.status <= 499, "the status is from 200 to 499: " + std::to_string(response.status));
     const bool version_refused = !request.header("openstack-api-version").empty() && (response.status == 400 || response.status == 406);
@@ -125,13 +135,7 @@ void check_response(const ApiRequest& request, const ApiResponse& response, bool
                                          [](const auto& h) { return h.first == "OpenStack-API-Version"; }),
           "the response carries OpenStack-API-Version (unless the version asked for was refused)");
     if (!response.text.empty() || response.content_type.rfind("text/", 0) == 0) return;  // metrics
-    std::string dumped;
-    try {
-        dumped = response.body.dump(-1, ' ', false,
-                                    utf8 ? nlohmann::json::error_handler_t::strict : nlohmann::json::error_handler_t::replace);
-    } catch (const nlohmann::json::exception& e) {
-        check(false, std::string("the response body serializes: ") + e.what());
-    }
+    const std::string dumped = serialized(response.body, utf8);
     if (response.status >= 400) {
         const auto& b = response.body;
         check(b.is_object() && b.size() == 1, "an error body has one key: " + dumped);
@@ -191,6 +195,7 @@ void check_effect(RestApi& api, const ApiRequest& request, const ApiResponse& re
         const std::string id = response.body["volume"]["id"];
         const ApiResponse shown = api.handle(get("/v3/volumes/" + id));
         check(shown.status == 200, "a created volume can be shown");
+        (void)serialized(shown.body, true);  // asked for in UTF-8: whatever the volume was created with
         const auto& v = shown.body["volume"];
         check(v["name"] == text_field(asked, "name", "display_name"), "a created volume has the name it was given: " + v["name"].dump());
         check(v["description"] == text_field(asked, "description", "display_description"),
