@@ -63,16 +63,16 @@ flags=(-max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -detect_leaks=1
 
 echo "fuzzing $target for ${seconds}s over $corpus (${flags[*]})"
 status=0
-(cd "$work" && VOLMIG_TEST_TMP=$work ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+(cd "$work" && VOLMIG_TEST_TMP=$work TMPDIR=$work ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$binary" "${flags[@]}" "$corpus") 2>&1 | tee "$work/fuzz.log" \
   || status=$?
 
-runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$work/fuzz.log" | awk '{s += $2} END {print s + 0}')
-rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$work/fuzz.log" | awk '{s += $2} END {print s + 0}')
-if [ "$jobs" -gt 1 ] || [ "$runs" = 0 ]; then  # fork mode prints its totals on its status lines
+runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$work/fuzz.log" | awk '{s += $2} END {print s + 0}' || true)
+rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$work/fuzz.log" | awk '{s += $2} END {print s + 0}' || true)
+if [ "$jobs" -gt 1 ] || [ "${runs:-0}" = 0 ]; then  # fork mode prints its totals on its status lines
   last=$(grep -E '^#[0-9]+' "$work/fuzz.log" | tail -1 || true)
   runs=$(echo "$last" | sed -nE 's/^#([0-9]+).*/\1/p')
-  rate=$(echo "$last" | sed -nE 's/.*exec\/s: ([0-9]+).*/\1/p')
+  rate=$(echo "$last" | sed -nE 's/.*exec\/s:? ([0-9]+).*/\1/p')
 fi
 if [ $status != 0 ]; then
   saved=$(ls -t "$artifacts" | head -n $(( $(ls "$artifacts" | wc -l) - before )) | sed "s#^#$artifacts/#")
