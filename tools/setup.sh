@@ -7,6 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+sanitize=0 fuzz=0
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize) sanitize=1 ;;
+    --fuzz) fuzz=1 ;;
+    *) echo "setup: unknown option $arg (known: --sanitize, --fuzz)" >&2; exit 2 ;;
+  esac
+done
+
 # Why each package:
 #   build-essential cmake pkg-config   the C++17 toolchain and CMake
 #   libpoco-dev                        HTTP server, SQLite through Poco::Data
@@ -40,15 +49,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     || { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && \
          apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"; }
 fi
-
-sanitize=0 fuzz=0
-for arg in "$@"; do
-  case "$arg" in
-    --sanitize) sanitize=1 ;;
-    --fuzz) fuzz=1 ;;
-    *) echo "setup: unknown option $arg (known: --sanitize, --fuzz)" >&2; exit 2 ;;
-  esac
-done
 
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
