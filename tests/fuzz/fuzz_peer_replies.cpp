@@ -24,8 +24,8 @@
 #include "tests/fuzz/fuzz_support.hpp"
 
 using namespace volmig;
-using volmig::fuzz::check;
 using nlohmann::json;
+using volmig::fuzz::check;
 
 namespace {
 
@@ -36,15 +36,19 @@ void check_refusal(const Result<T>& r) {
     if (r) return;
     const std::string& m = r.error().message;
     check(r.error().kind == ErrorKind::invalid, "a refused reply is refused as invalid: " + m);
-    check(!m.empty() && m.size() <= 1000, "a refusal's message is at most 1000 characters: " + m.substr(0, 1200));
+    check(!m.empty() && m.size() <= 1000,
+          "a refusal's message is at most 1000 characters: " + m.substr(0, 1200));
     check(fuzz::serializes_as_json(m), "a refusal's message serializes as JSON");
 }
 
-void check_volume(const PeerVolume& v) { check(is_volume_id(v.id), "an accepted volume has a volume id: " + v.id); }
+void check_volume(const PeerVolume& v) {
+    check(is_volume_id(v.id), "an accepted volume has a volume id: " + v.id);
+}
 
-constexpr VolumeStatus kStatuses[] = {VolumeStatus::creating,       VolumeStatus::available, VolumeStatus::in_use,
-                                      VolumeStatus::deleting,       VolumeStatus::error,     VolumeStatus::error_deleting,
-                                      VolumeStatus::extending,      VolumeStatus::error_extending, VolumeStatus::maintenance};
+constexpr VolumeStatus kStatuses[] = {
+    VolumeStatus::creating,  VolumeStatus::available,       VolumeStatus::in_use,
+    VolumeStatus::deleting,  VolumeStatus::error,           VolumeStatus::error_deleting,
+    VolumeStatus::extending, VolumeStatus::error_extending, VolumeStatus::maintenance};
 constexpr Strategy kStrategies[] = {Strategy::full, Strategy::sparse, Strategy::full_then_discard};
 
 // A string that is valid as JSON text, or nothing (the caller rejects the input).
@@ -54,17 +58,23 @@ bool text_from(fuzz::ByteReader& in, size_t max, std::string& out) {
 }
 
 int volume_round_trip(fuzz::ByteReader& in) {
-    static const std::string id_chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+    static const std::string id_chars =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
     PeerVolume v;
     const size_t id_length = 1 + in.byte() % 64;
     for (size_t i = 0; i < id_length; ++i) v.id += id_chars[in.byte() % id_chars.size()];
     v.status = kStatuses[in.byte() % std::size(kStatuses)];
     const uint8_t present = in.byte();
-    json volume = {{"id", v.id}, {"status", to_string(v.status)}, {"size", in.integer(2)}, {"attachments", json::array()}};
+    json volume = {{"id", v.id},
+                   {"status", to_string(v.status)},
+                   {"size", in.integer(2)},
+                   {"attachments", json::array()}};
     if (present & 1 && !text_from(in, 60, v.error)) return -1;
     if (present & 1) volume["volmig:error"] = v.error;
     if (present & 2) volume["volmig:allocated_bytes"] = *(v.allocated_bytes = in.integer(8));
-    if (present & 4) volume["volmig:data_percent"] = *(v.data_percent = static_cast<double>(in.integer(2)) / 100.0);
+    if (present & 4)
+        volume["volmig:data_percent"] =
+            *(v.data_percent = static_cast<double>(in.integer(2)) / 100.0);
     if (present & 8 && !text_from(in, 40, v.moved_to)) return -1;
     if (present & 8) volume["volmig:moved_to"] = v.moved_to;
     if (present & 16 && !text_from(in, 40, v.name_id)) return -1;
@@ -72,33 +82,48 @@ int volume_round_trip(fuzz::ByteReader& in) {
     if (present & 32) volume["volmig:error"] = nullptr;  // null reads as absent
     if (present & 32) v.error.clear();
     auto got = parse_volume_reply(kExchange, json{{"volume", volume}}.dump());
-    check(got.ok(), "a well-formed volume is accepted: " + (got.ok() ? std::string() : got.error().message));
-    check(got->id == v.id && got->status == v.status && got->error == v.error && got->allocated_bytes == v.allocated_bytes &&
-              got->data_percent == v.data_percent && got->moved_to == v.moved_to && got->name_id == v.name_id,
+    check(got.ok(),
+          "a well-formed volume is accepted: " + (got.ok() ? std::string() : got.error().message));
+    check(got->id == v.id && got->status == v.status && got->error == v.error &&
+              got->allocated_bytes == v.allocated_bytes && got->data_percent == v.data_percent &&
+              got->moved_to == v.moved_to && got->name_id == v.name_id,
           "a well-formed volume reads back to its values");
     return 0;
 }
 
 int receipt_round_trip(fuzz::ByteReader& in) {
     StreamReceipt r;
-    for (uint64_t* field : {&r.volume_size, &r.wire_bytes, &r.bytes_written, &r.bytes_skipped, &r.bytes_zeroed, &r.bytes_released})
+    for (uint64_t* field : {&r.volume_size, &r.wire_bytes, &r.bytes_written, &r.bytes_skipped,
+                            &r.bytes_zeroed, &r.bytes_released})
         *field = in.integer(in.byte() % 9);
     r.strategy = kStrategies[in.byte() % std::size(kStrategies)];
     r.verified = in.byte() & 1;
     r.seconds = static_cast<double>(in.integer(3)) / 1000.0;
-    if (!text_from(in, 20, r.zero_method) || !text_from(in, 60, r.source_checksum) || !text_from(in, 60, r.destination_checksum)) return -1;
-    const json received = {{"volume_size", r.volume_size},       {"wire_bytes", r.wire_bytes},
-                           {"bytes_written", r.bytes_written},   {"bytes_skipped", r.bytes_skipped},
-                           {"bytes_zeroed", r.bytes_zeroed},     {"bytes_released", r.bytes_released},
-                           {"zero_method", r.zero_method},       {"strategy", to_string(r.strategy)},
-                           {"source_checksum", r.source_checksum}, {"destination_checksum", r.destination_checksum},
-                           {"verified", r.verified},             {"seconds", r.seconds}};
+    if (!text_from(in, 20, r.zero_method) || !text_from(in, 60, r.source_checksum) ||
+        !text_from(in, 60, r.destination_checksum))
+        return -1;
+    const json received = {{"volume_size", r.volume_size},
+                           {"wire_bytes", r.wire_bytes},
+                           {"bytes_written", r.bytes_written},
+                           {"bytes_skipped", r.bytes_skipped},
+                           {"bytes_zeroed", r.bytes_zeroed},
+                           {"bytes_released", r.bytes_released},
+                           {"zero_method", r.zero_method},
+                           {"strategy", to_string(r.strategy)},
+                           {"source_checksum", r.source_checksum},
+                           {"destination_checksum", r.destination_checksum},
+                           {"verified", r.verified},
+                           {"seconds", r.seconds}};
     auto got = parse_stream_reply(kExchange, json{{"received", received}}.dump());
-    check(got.ok(), "a well-formed receipt is accepted: " + (got.ok() ? std::string() : got.error().message));
-    check(got->volume_size == r.volume_size && got->wire_bytes == r.wire_bytes && got->bytes_written == r.bytes_written &&
-              got->bytes_skipped == r.bytes_skipped && got->bytes_zeroed == r.bytes_zeroed && got->bytes_released == r.bytes_released &&
-              got->zero_method == r.zero_method && got->strategy == r.strategy && got->source_checksum == r.source_checksum &&
-              got->destination_checksum == r.destination_checksum && got->verified == r.verified && got->seconds == r.seconds,
+    check(got.ok(),
+          "a well-formed receipt is accepted: " + (got.ok() ? std::string() : got.error().message));
+    check(got->volume_size == r.volume_size && got->wire_bytes == r.wire_bytes &&
+              got->bytes_written == r.bytes_written && got->bytes_skipped == r.bytes_skipped &&
+              got->bytes_zeroed == r.bytes_zeroed && got->bytes_released == r.bytes_released &&
+              got->zero_method == r.zero_method && got->strategy == r.strategy &&
+              got->source_checksum == r.source_checksum &&
+              got->destination_checksum == r.destination_checksum && got->verified == r.verified &&
+              got->seconds == r.seconds,
           "a well-formed receipt reads back to its values");
     return 0;
 }
@@ -127,9 +152,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             auto p = parse_prepare_reply(kExchange, in.rest(), asked);
             check_refusal(p);
             if (!p) break;
-            check(p->stream_token.size() >= 16 && p->stream_token.size() <= 128, "a stream token has 16 to 128 characters");
+            check(p->stream_token.size() >= 16 && p->stream_token.size() <= 128,
+                  "a stream token has 16 to 128 characters");
             check(p->strategy != Strategy::automatic, "the receiver's strategy is decided");
-            check(p->strategy != Strategy::sparse || asked == Strategy::sparse, "sparse only where sparse was asked for");
+            check(p->strategy != Strategy::sparse || asked == Strategy::sparse,
+                  "sparse only where sparse was asked for");
             break;
         }
         case 3: {
@@ -148,11 +175,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             const std::string body = in.rest();
             const std::string message = error_message_from_body(body);
             if (json::parse(body, nullptr, false).is_discarded())
-                check(message.size() <= 500 && body.compare(0, message.size(), message) == 0, "a non-JSON error body is cut to 500 bytes");
+                check(message.size() <= 500 && body.compare(0, message.size(), message) == 0,
+                      "a non-JSON error body is cut to 500 bytes");
             break;
         }
-        case 6: return volume_round_trip(in);
-        default: return receipt_round_trip(in);
+        case 6:
+            return volume_round_trip(in);
+        default:
+            return receipt_round_trip(in);
     }
     return 0;
 }

@@ -35,7 +35,7 @@ inline bool serializes_as_json(const std::string& text) {
 
 // Typed values from the front of the data; past the end every read gives zeros (or empty).
 class ByteReader {
-public:
+  public:
     ByteReader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
 
     uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
@@ -58,9 +58,8 @@ public:
         pos_ = size_;
         return s;
     }
-    size_t remaining() const { return size_ - pos_; }
 
-private:
+  private:
     const uint8_t* data_;
     size_t size_;
     size_t pos_ = 0;

@@ -28,13 +28,15 @@ int main(int argc, char** argv) {
         }
     }
     if (inputs.empty()) {
-        std::fprintf(stderr, "usage: %s FILE|DIR... (runs the fuzz target once on every input)\n", argv[0]);
+        std::fprintf(stderr, "usage: %s FILE|DIR... (runs the fuzz target once on every input)\n",
+                     argv[0]);
         return 2;
     }
     std::sort(inputs.begin(), inputs.end());
     for (const auto& path : inputs) {
         std::ifstream in(path, std::ios::binary);
-        const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string data((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
         std::fprintf(stderr, "replaying %s (%zu bytes)\n", path.c_str(), data.size());
         LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(data.data()), data.size());
     }

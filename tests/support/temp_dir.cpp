@@ -15,7 +15,8 @@ namespace volmig::test {
 TempDir::TempDir() {
     const char* base = std::getenv("VOLMIG_TEST_TMP");
     std::string templ = std::string(base ? base : "/var/tmp") + "/volmig-test.XXXXXX";
-    if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
+    if (!::mkdtemp(templ.data()))
+        throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
     path_ = templ;
     // Who owns it: tests/cleanup-test-loops.sh leaves the directories of live processes alone.
     std::ofstream(path_ + "/.owner") << ::getpid() << "\n";

@@ -11,7 +11,7 @@ namespace volmig::test {
 // A fresh directory under $VOLMIG_TEST_TMP or /var/tmp (a disk filesystem: tmpfs lacks some
 // of the fallocate modes the engine relies on), removed recursively on destruction.
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir&) = delete;
@@ -19,7 +19,7 @@ public:
     const std::string& path() const { return path_; }
     std::string file(const std::string& name) const { return path_ + "/" + name; }
 
-private:
+  private:
     std::string path_;
 };
 
