@@ -205,7 +205,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t length) {
     }
     // The content the stream describes, on this destination.
     std::vector<char> expected(reading.size, 0);
-    if (dirty && opt.strategy == Strategy::sparse)
+    if (dirty && opt.strategy == Strategy::sparse && !expected.empty())  // data() of an empty vector may be null
         std::memset(expected.data(), kCanary, expected.size());
     for (const auto& [offset, payload] : reading.data)
         std::memcpy(expected.data() + offset, payload.data(), payload.size());
