@@ -5,8 +5,14 @@
 namespace volmig {
 
 void Metrics::record_request(const std::string& method, int status) {
+    // The label is one of a few known methods: a client's invented method (with quotes or
+    // newlines, or a new one each request) neither breaks the text format nor adds series.
+    static const char* kKnown[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"};
+    std::string label = "other";
+    for (const char* known : kKnown)
+        if (method == known) label = known;
     std::lock_guard<std::mutex> lock(mutex_);
-    ++requests_[{method, status}];
+    ++requests_[{label, status}];
     if (status >= 400) ++errors_;
 }
 

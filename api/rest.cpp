@@ -110,13 +110,13 @@ Result<nlohmann::json> parse_body(const ApiRequest& request) {
 
 Result<uint64_t> whole_number(const nlohmann::json& v, const std::string& field) {
     if (v.is_number_unsigned()) return v.get<uint64_t>();
-    if (v.is_number_integer()) return Error{field + " must not be negative (got " + describe_json(v) + ")", ErrorKind::invalid};
+    if (v.is_number_integer()) return Error{field + " must not be negative (got " + json_for_message(v) + ")", ErrorKind::invalid};
     if (v.is_string()) {
         const std::string s = v.get<std::string>();
         if (!s.empty() && s.size() <= 12 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
             return std::stoull(s);
     }
-    return Error{field + " must be a whole number (got " + describe_json(v) + ")", ErrorKind::invalid};
+    return Error{field + " must be a whole number (got " + json_for_message(v) + ")", ErrorKind::invalid};
 }
 
 Result<bool> boolean_value(const nlohmann::json& v, const std::string& field) {
@@ -127,7 +127,7 @@ Result<bool> boolean_value(const nlohmann::json& v, const std::string& field) {
         if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
         if (s == "false" || s == "0" || s == "no" || s == "off") return false;
     }
-    return Error{field + " must be a boolean (got " + describe_json(v) + ")", ErrorKind::invalid};
+    return Error{field + " must be a boolean (got " + json_for_message(v) + ")", ErrorKind::invalid};
 }
 
 RestApi::RestApi(VolumeService& service, Metrics& metrics, std::function<void(const std::string&)> log)
@@ -418,6 +418,7 @@ ApiResponse RestApi::create_volume(const ApiRequest& request, const std::string&
     if (req.name.size() > 255) return error_response(400, "volume.name is longer than 255 characters");
     // The store keeps C strings: "a\u0000b" would silently become "a".
     if (req.name.find('\0') != std::string::npos) return error_response(400, "volume.name must not contain a NUL character (\\u0000)");
+    if (req.description.size() > 255) return error_response(400, "volume.description is longer than 255 characters");
     if (req.description.find('\0') != std::string::npos)
         return error_response(400, "volume.description must not contain a NUL character (\\u0000)");
     std::string zone;

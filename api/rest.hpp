@@ -82,10 +82,10 @@ ApiResponse error_response(const Error& error);
 // kMaxJsonDepth (api/json_input.hpp: refused before it is parsed).
 Result<nlohmann::json> parse_body(const ApiRequest& request);
 // A whole number from a JSON number or a string of digits (cinderclient sends both). Errors
-// describe a bad value briefly (describe_json), never dump it.
+// describe a bad value briefly (json_for_message), never dump it.
 Result<uint64_t> whole_number(const nlohmann::json& value, const std::string& field);
 // A boolean from a JSON boolean or "true"/"false" strings (cinderclient sends strings). Errors
-// describe a bad value briefly (describe_json), never dump it.
+// describe a bad value briefly (json_for_message), never dump it.
 Result<bool> boolean_value(const nlohmann::json& value, const std::string& field);
 
 }  // namespace volmig

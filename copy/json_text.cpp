@@ -13,6 +13,8 @@ std::string json_for_message(const nlohmann::json& value, size_t max_bytes) {
     return s.size() > max_bytes ? quoted + "..." : quoted;
 }
 
+std::string dump_json(const nlohmann::json& value) { return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
 bool is_utf8_text(const std::string& s) {
     struct Lead {
         unsigned char mask, value;  // a lead byte b of this length has (b & mask) == value

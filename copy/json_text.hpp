@@ -19,4 +19,7 @@ std::string json_for_message(const nlohmann::json& value, size_t max_bytes = 100
 // strings (a store, a path) carry unchanged.
 bool is_utf8_text(const std::string& text);
 
+// Serialises for a response or a log line; invalid UTF-8 in strings is replaced, never thrown.
+std::string dump_json(const nlohmann::json& value);
+
 }  // namespace volmig

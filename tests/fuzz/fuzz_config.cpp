@@ -118,12 +118,13 @@ void check_daemon_config(const ConfigFile& file) {
     check(c->port >= 1, "the port is from 1 to 65535");
     check(c->noauth || !c->auth_token.empty(), "token authentication has a token");
     check(!c->state_path.empty(), "there is a state_path");
-    // As written, an http(s) URL; as read, the same without trailing slashes. ("http://" passes
-    // and reads as "http:", a peer without a host: reported, read_daemon_config is not ours.)
+    // As written, an http(s) URL with a host; as read, the same without trailing slashes.
     for (const auto& [name, url] : c->peers) {
         std::string written = *file.section("peers").raw(name);
         check(written.rfind("http://", 0) == 0 || written.rfind("https://", 0) == 0,
               "a peer URL is http(s): " + written);
+        const size_t host_at = written.find("://") + 3;
+        check(host_at < written.size() && written[host_at] != '/' && written[host_at] != ':', "a peer URL names a host: " + written);
         while (!written.empty() && written.back() == '/') written.pop_back();
         check(url == written, "a peer URL is read as written, without trailing slashes: " + url);
     }

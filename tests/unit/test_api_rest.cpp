@@ -211,7 +211,7 @@ TEST_CASE("a body nested deeper than 32 levels is refused with 400 before it is 
     // 32 levels are fine (and then refused for what they are); brackets inside strings do not count.
     auto at_limit = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": )" + std::string(30, '[') + std::string(30, ']') + "}}");
     CHECK(at_limit.status == 400);
-    CHECK(message_of(at_limit) == "volume.size must be a whole number (got an array of 1 element)");
+    CHECK(message_of(at_limit) == "volume.size must be a whole number (got a JSON array)");
     CHECK(a.call("POST", "/v3/p/volumes", R"({"volume": {"size": 1, "name": ")" + std::string(100, '[') + R"("}})").status == 202);
 }
 
@@ -219,13 +219,13 @@ TEST_CASE("errors describe a bad value briefly instead of dumping it, and any va
     Api a;
     auto long_size = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": ")" + std::string(100000, 'x') + R"("}})");
     CHECK(long_size.status == 400);
-    CHECK(message_of(long_size) == "volume.size must be a whole number (got a string of 100000 bytes)");
+    CHECK(message_of(long_size) == "volume.size must be a whole number (got \"" + std::string(100, 'x') + "\"...)");
     auto object_size = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": {"gib": 1}}})");
-    CHECK(message_of(object_size) == "volume.size must be a whole number (got an object of 1 field)");
+    CHECK(message_of(object_size) == "volume.size must be a whole number (got a JSON object)");
     auto negative = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": -3}})");
     CHECK(message_of(negative) == "volume.size must not be negative (got -3)");
     auto multiattach = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": 1, "multiattach": ["yes"]}})");
-    CHECK(message_of(multiattach) == "volume.multiattach must be a boolean (got an array of 1 element)");
+    CHECK(message_of(multiattach) == "volume.multiattach must be a boolean (got a JSON array)");
     // A query string is not JSON: invalid UTF-8 in it used to make the error message throw when dumped.
     auto limit = a.call("GET", "/v3/p/volumes?limit=\xe1\xe1");
     CHECK(limit.status == 400);
