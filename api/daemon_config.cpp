@@ -97,6 +97,9 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
             return Error{file.section("peers").where(name) + ": '" + url + "' is not an http:// or https:// URL", ErrorKind::invalid};
         std::string base = url;
         while (!base.empty() && base.back() == '/') base.pop_back();
+        const size_t host_at = url.find("://") + 3;  // the scheme was checked above
+        if (host_at >= url.size() || url[host_at] == '/' || url[host_at] == ':')
+            return Error{file.section("peers").where(name) + ": '" + url + "' names no host", ErrorKind::invalid};
         c.peers[name] = base;
     }
     return c;

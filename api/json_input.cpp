@@ -26,21 +26,8 @@ Result<nlohmann::json> parse_json_bounded(const std::string& text, size_t max_de
     return doc;
 }
 
-std::string describe_json(const nlohmann::json& v) {
-    if (v.is_array() || v.is_object()) {
-        if (v.empty()) return v.is_array() ? "[]" : "{}";
-        const std::string what = v.is_array() ? "an array of " : "an object of ";
-        return what + std::to_string(v.size()) + (v.size() == 1 ? (v.is_array() ? " element" : " field") : (v.is_array() ? " elements" : " fields"));
-    }
-    const std::string text = dump_json(v);
-    if (text.size() <= 60) return text;
-    return v.is_string() ? "a string of " + std::to_string(v.get_ref<const std::string&>().size()) + " bytes" : text.substr(0, 60) + "...";
-}
-
-std::string dump_json(const nlohmann::json& value) { return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
-
 JsonFields::JsonFields(const nlohmann::json& object, std::string where) : object_(object), where_(std::move(where)) {
-    if (!object_.is_object()) problem_ = where_ + " must be an object (got " + describe_json(object_) + ")";
+    if (!object_.is_object()) problem_ = where_ + " must be an object (got " + json_for_message(object_) + ")";
 }
 
 void JsonFields::fail(const std::string& problem) {
@@ -67,7 +54,7 @@ std::string JsonFields::text(const char* key) {
     const nlohmann::json* v = get(key, true);
     if (!v) return {};
     if (!v->is_string()) {
-        fail(where_ + "." + key + " must be a string (got " + describe_json(*v) + ")");
+        fail(where_ + "." + key + " must be a string (got " + json_for_message(*v) + ")");
         return {};
     }
     return v->get<std::string>();
@@ -77,7 +64,7 @@ std::optional<std::string> JsonFields::optional_text(const char* key) {
     const nlohmann::json* v = get(key, false);
     if (!v) return std::nullopt;
     if (!v->is_string()) {
-        fail(where_ + "." + key + " must be a string (got " + describe_json(*v) + ")");
+        fail(where_ + "." + key + " must be a string (got " + json_for_message(*v) + ")");
         return std::nullopt;
     }
     return v->get<std::string>();
@@ -87,7 +74,7 @@ std::optional<uint64_t> JsonFields::optional_whole(const char* key) {
     const nlohmann::json* v = get(key, false);
     if (!v) return std::nullopt;
     if (!v->is_number_unsigned()) {
-        fail(where_ + "." + key + " must be a whole number (got " + describe_json(*v) + ")");
+        fail(where_ + "." + key + " must be a whole number (got " + json_for_message(*v) + ")");
         return std::nullopt;
     }
     return v->get<uint64_t>();
@@ -102,7 +89,7 @@ std::optional<double> JsonFields::optional_number(const char* key) {
     const nlohmann::json* v = get(key, false);
     if (!v) return std::nullopt;
     if (!v->is_number()) {
-        fail(where_ + "." + key + " must be a number (got " + describe_json(*v) + ")");
+        fail(where_ + "." + key + " must be a number (got " + json_for_message(*v) + ")");
         return std::nullopt;
     }
     return v->get<double>();
@@ -112,7 +99,7 @@ bool JsonFields::boolean(const char* key) {
     const nlohmann::json* v = get(key, true);
     if (!v) return false;
     if (!v->is_boolean()) {
-        fail(where_ + "." + key + " must be true or false (got " + describe_json(*v) + ")");
+        fail(where_ + "." + key + " must be true or false (got " + json_for_message(*v) + ")");
         return false;
     }
     return v->get<bool>();
@@ -123,7 +110,7 @@ const nlohmann::json& JsonFields::object(const char* key) {
     const nlohmann::json* v = get(key, true);
     if (!v) return kEmpty;
     if (!v->is_object()) {
-        fail(where_ + "." + key + " must be an object (got " + describe_json(*v) + ")");
+        fail(where_ + "." + key + " must be an object (got " + json_for_message(*v) + ")");
         return kEmpty;
     }
     return *v;

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "copy/json_text.hpp"
 #include "copy/result.hpp"
 
 namespace volmig {
@@ -20,12 +21,6 @@ constexpr size_t kMaxJsonDepth = 32;
 // reaches a recursive parser, printer or destructor).
 Result<nlohmann::json> parse_json_bounded(const std::string& text, size_t max_depth = kMaxJsonDepth);
 
-// For messages: the value itself when short ("12345", "\"abc\"", "[]"), else its type and size
-// ("an array of 3 elements", "a string of 900 characters"). Never longer than ~80 characters.
-std::string describe_json(const nlohmann::json& value);
-
-// Serialises for a response or a log line; invalid UTF-8 in strings is replaced, never thrown.
-std::string dump_json(const nlohmann::json& value);
 
 // Reads the fields of one JSON object into a struct; the first problem is kept and named
 // ("volume.id must be a string (got 12345)"), later reads return defaults.

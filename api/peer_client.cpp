@@ -33,9 +33,9 @@ Result<PeerVolume> volume_from(const PeerExchange& x, const nlohmann::json& v, c
     out.moved_to = f.optional_text("volmig:moved_to").value_or("");
     out.name_id = f.optional_text("os-vol-mig-status-attr:name_id").value_or("");
     if (!f.ok()) return shape_error(x, "a volume that does not fit (" + f.problem() + ")", kVolumeShape);
-    if (!is_volume_id(out.id)) return shape_error(x, "volume id " + describe_json(out.id), "an id of letters, digits, '-' and '_'");
+    if (!is_volume_id(out.id)) return shape_error(x, "volume id " + json_for_message(out.id), "an id of letters, digits, '-' and '_'");
     auto known = parse_volume_status(status);
-    if (!known) return shape_error(x, "volume status " + describe_json(status), "a Cinder volume status such as available or error");
+    if (!known) return shape_error(x, "volume status " + json_for_message(status), "a Cinder volume status such as available or error");
     out.status = *known;
     return out;
 }
@@ -50,7 +50,7 @@ bool is_volume_id(const std::string& text) {
 Result<PeerVolume> parse_volume_reply(const PeerExchange& x, const std::string& body) {
     auto doc = parse_reply(x, body, kVolumeShape);
     if (!doc) return doc.take_error();
-    if (!doc->is_object() || !doc->contains("volume")) return shape_error(x, describe_json(*doc), kVolumeShape);
+    if (!doc->is_object() || !doc->contains("volume")) return shape_error(x, json_for_message(*doc), kVolumeShape);
     return volume_from(x, (*doc)["volume"], "volume");
 }
 
@@ -58,7 +58,7 @@ Result<std::vector<PeerVolume>> parse_volume_list_reply(const PeerExchange& x, c
     const char* shape = R"({"volumes": [{"id": "...", "status": "..."}, ...]})";
     auto doc = parse_reply(x, body, shape);
     if (!doc) return doc.take_error();
-    if (!doc->is_object() || !doc->contains("volumes") || !(*doc)["volumes"].is_array()) return shape_error(x, describe_json(*doc), shape);
+    if (!doc->is_object() || !doc->contains("volumes") || !(*doc)["volumes"].is_array()) return shape_error(x, json_for_message(*doc), shape);
     std::vector<PeerVolume> out;
     for (const auto& v : (*doc)["volumes"]) {
         auto one = volume_from(x, v, "volumes[" + std::to_string(out.size()) + "]");
@@ -81,7 +81,7 @@ Result<PreparedReceiver> parse_prepare_reply(const PeerExchange& x, const std::s
     if (out.stream_token.size() < 16 || out.stream_token.size() > 128)
         return shape_error(x, "a stream token of " + std::to_string(out.stream_token.size()) + " characters", "16 to 128 characters");
     auto s = parse_strategy(strategy);
-    if (!s || *s == Strategy::automatic) return shape_error(x, "strategy " + describe_json(strategy), "full, sparse or full+discard");
+    if (!s || *s == Strategy::automatic) return shape_error(x, "strategy " + json_for_message(strategy), "full, sparse or full+discard");
     // A receiver may choose a safer strategy than asked (full instead of full+discard), never a
     // less safe one: sparse only where sparse was asked for.
     if (*s == Strategy::sparse && asked != Strategy::sparse)
@@ -94,7 +94,7 @@ Result<StreamReceipt> parse_stream_reply(const PeerExchange& x, const std::strin
     const char* shape = R"({"received": {"bytes_written": N, "destination_checksum": "...", "verified": true, ...}})";
     auto doc = parse_reply(x, body, shape);
     if (!doc) return doc.take_error();
-    if (!doc->is_object() || !doc->contains("received")) return shape_error(x, describe_json(*doc), shape);
+    if (!doc->is_object() || !doc->contains("received")) return shape_error(x, json_for_message(*doc), shape);
     JsonFields f((*doc)["received"], "received");
     StreamReceipt r;
     r.volume_size = f.whole("volume_size");
@@ -111,7 +111,7 @@ Result<StreamReceipt> parse_stream_reply(const PeerExchange& x, const std::strin
     r.seconds = f.optional_number("seconds").value_or(0);
     if (!f.ok()) return shape_error(x, "a receipt that does not fit (" + f.problem() + ")", shape);
     auto s = parse_strategy(strategy);
-    if (!s || *s == Strategy::automatic) return shape_error(x, "strategy " + describe_json(strategy), "full, sparse or full+discard");
+    if (!s || *s == Strategy::automatic) return shape_error(x, "strategy " + json_for_message(strategy), "full, sparse or full+discard");
     r.strategy = *s;
     return r;
 }
@@ -120,7 +120,7 @@ Result<nlohmann::json> parse_capabilities_reply(const PeerExchange& x, const std
     const char* shape = "a capability document (a JSON object)";
     auto doc = parse_reply(x, body, shape);
     if (!doc) return doc.take_error();
-    if (!doc->is_object()) return shape_error(x, describe_json(*doc), shape);
+    if (!doc->is_object()) return shape_error(x, json_for_message(*doc), shape);
     return doc;
 }
 
@@ -188,7 +188,7 @@ public:
         auto body = exchange(x, "GET", path, nullptr);
         if (!body) return body.take_error();
         auto v = parse_volume_reply(x, *body);
-        if (v && v->id != volume_id) return shape_error(x, "volume " + describe_json(v->id), "volume " + volume_id);
+        if (v && v->id != volume_id) return shape_error(x, "volume " + json_for_message(v->id), "volume " + volume_id);
         return v;
     }
 
@@ -244,7 +244,7 @@ public:
         auto doc = parse_reply(x, *body, shape);
         if (!doc) return doc.error();
         if (!doc->is_object() || !doc->contains("volume_id") || (*doc)["volume_id"] != r.volume_id)
-            return shape_error(x, describe_json(*doc), shape);
+            return shape_error(x, json_for_message(*doc), shape);
         return success();
     }
 

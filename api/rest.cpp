@@ -1,6 +1,7 @@
 #include "api/rest.hpp"
 
 #include "api/json_input.hpp"
+#include "copy/json_text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -111,21 +112,22 @@ ApiResponse error_response(const Error& error) {
 
 Result<nlohmann::json> parse_body(const ApiRequest& request) {
     if (request.body.empty()) return Error{"the request needs a JSON body", ErrorKind::invalid};
-    auto doc = nlohmann::json::parse(request.body, nullptr, false);
-    if (doc.is_discarded()) return Error{"the request body is not valid JSON", ErrorKind::invalid};
-    if (!doc.is_object()) return Error{"the request body must be a JSON object", ErrorKind::invalid};
+    // Nesting is bounded before nlohmann builds the tree: copying or dumping it recurses once a level.
+    auto doc = parse_json_bounded(request.body);
+    if (!doc) return Error{"the request body: " + doc.error().message, ErrorKind::invalid};
+    if (!doc->is_object()) return Error{"the request body must be a JSON object", ErrorKind::invalid};
     return doc;
 }
 
 Result<uint64_t> whole_number(const nlohmann::json& v, const std::string& field) {
     if (v.is_number_unsigned()) return v.get<uint64_t>();
-    if (v.is_number_integer()) return Error{field + " must not be negative (got " + v.dump() + ")", ErrorKind::invalid};
+    if (v.is_number_integer()) return Error{field + " must not be negative (got " + json_for_message(v) + ")", ErrorKind::invalid};
     if (v.is_string()) {
         const std::string s = v.get<std::string>();
         if (!s.empty() && s.size() <= 12 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
             return std::stoull(s);
     }
-    return Error{field + " must be a whole number (got " + v.dump() + ")", ErrorKind::invalid};
+    return Error{field + " must be a whole number (got " + json_for_message(v) + ")", ErrorKind::invalid};
 }
 
 Result<bool> boolean_value(const nlohmann::json& v, const std::string& field) {
@@ -136,7 +138,7 @@ Result<bool> boolean_value(const nlohmann::json& v, const std::string& field) {
         if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
         if (s == "false" || s == "0" || s == "no" || s == "off") return false;
     }
-    return Error{field + " must be a boolean (got " + v.dump() + ")", ErrorKind::invalid};
+    return Error{field + " must be a boolean (got " + json_for_message(v) + ")", ErrorKind::invalid};
 }
 
 RestApi::RestApi(VolumeService& service, Metrics& metrics, std::function<void(const std::string&)> log)
@@ -408,6 +410,9 @@ ApiResponse RestApi::volumes(const ApiRequest& request, const std::string& proje
 }
 
 ApiResponse RestApi::create_volume(const ApiRequest& request, const std::string& project_id) {
+    // The project id is the path's, percent-decoded, and is stored and shown in every view of the
+    // volume: bytes that are not UTF-8 would make each listing that shows it fail to serialize.
+    if (!is_utf8_text(project_id)) return error_response(400, "the project id in the path must be UTF-8 text without NUL characters");
     auto body = parse_body(request);
     if (!body) return error_response(body.error());
     for (const auto& [key, value] : body->items())
@@ -444,6 +449,11 @@ ApiResponse RestApi::create_volume(const ApiRequest& request, const std::string&
     if (!text("display_description", req.description) || !text("description", req.description))
         return error_response(400, "volume.description must be a string");
     if (req.name.size() > 255) return error_response(400, "volume.name is longer than 255 characters");
+    // The store keeps C strings: "a\u0000b" would silently become "a".
+    if (req.name.find('\0') != std::string::npos) return error_response(400, "volume.name must not contain a NUL character (\\u0000)");
+    if (req.description.size() > 255) return error_response(400, "volume.description is longer than 255 characters");
+    if (req.description.find('\0') != std::string::npos)
+        return error_response(400, "volume.description must not contain a NUL character (\\u0000)");
     std::string zone;
     if (!text("volume_type", req.volume_type)) return error_response(400, "volume.volume_type must be a string");
     if (!text("availability_zone", zone)) return error_response(400, "volume.availability_zone must be a string");

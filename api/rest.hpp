@@ -98,11 +98,14 @@ ApiResponse error_response(int status, const std::string& message);
 // ErrorKind -> HTTP status: invalid/refused 400, not_found 404, others 500.
 ApiResponse error_response(const Error& error);
 
-// Reads a JSON body: 400 naming the problem if it is not a JSON object.
+// Reads a JSON body: 400 naming the problem if it is not a JSON object or nests deeper than
+// kMaxJsonDepth (api/json_input.hpp: refused before it is parsed).
 Result<nlohmann::json> parse_body(const ApiRequest& request);
-// A whole number from a JSON number or a string of digits (cinderclient sends both).
+// A whole number from a JSON number or a string of digits (cinderclient sends both). Errors
+// describe a bad value briefly (json_for_message), never dump it.
 Result<uint64_t> whole_number(const nlohmann::json& value, const std::string& field);
-// A boolean from a JSON boolean or "true"/"false" strings (cinderclient sends strings).
+// A boolean from a JSON boolean or "true"/"false" strings (cinderclient sends strings). Errors
+// describe a bad value briefly (json_for_message), never dump it.
 Result<bool> boolean_value(const nlohmann::json& value, const std::string& field);
 
 }  // namespace volmig

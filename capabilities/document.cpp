@@ -1,5 +1,7 @@
 #include "capabilities/document.hpp"
 
+#include "copy/json_text.hpp"
+
 namespace volmig {
 
 namespace {
@@ -8,22 +10,32 @@ nlohmann::json property(const std::string& title, const std::string& description
     return {{"title", title}, {"description", description}, {"type", type}, {"default", std::move(value)}};
 }
 
+// props[key]["default"], or nullptr when either is missing. Looked up, never copied or
+// indexed blindly: the document is a peer's, of any shape and depth.
+const nlohmann::json* default_of(const nlohmann::json& props, const std::string& key) {
+    const auto p = props.find(key);
+    if (p == props.end() || !p->is_object()) return nullptr;
+    const auto d = p->find("default");
+    return d == p->end() ? nullptr : &*d;
+}
+
 // A boolean property's value: only a real JSON boolean in {"type": "boolean", "default": b} counts.
 bool boolean_property(const nlohmann::json& props, const std::string& key, std::vector<std::string>& doubts) {
     if (!props.contains(key)) {
         doubts.push_back(key + " is missing: taken as false");
         return false;
     }
-    const auto& p = props[key];
-    if (!p.is_object() || !p.contains("default") || !p["default"].is_boolean()) {
+    const nlohmann::json* value = default_of(props, key);
+    if (!value || !value->is_boolean()) {
         doubts.push_back(key + " is not a boolean property: taken as false");
         return false;
     }
-    if (p.contains("type") && p["type"] != "boolean") {
-        doubts.push_back(key + " declares type " + p["type"].dump() + ", not boolean: taken as false");
+    const auto type = props[key].find("type");
+    if (type != props[key].end() && *type != "boolean") {
+        doubts.push_back(key + " declares type " + json_for_message(*type) + ", not boolean: taken as false");
         return false;
     }
-    return p["default"].get<bool>();
+    return value->get<bool>();
 }
 
 }  // namespace
@@ -73,20 +85,17 @@ DestinationCapabilities read_capability_document(const nlohmann::json& doc) {
     }
     const auto& props = doc["properties"];
     c.zero_initialized = boolean_property(props, "cinder_sparse_copy_volume", c.doubts);
-    c.thin_provisioning = props.contains("thin_provisioning") && props["thin_provisioning"].is_object() &&
-                          props["thin_provisioning"].value("default", nlohmann::json(false)).is_boolean() &&
-                          props["thin_provisioning"]["default"].get<bool>();
-    std::vector<std::string> optional_doubts;  // volmig's own facts may be absent on a Cinder peer
+    std::vector<std::string> optional_doubts;  // facts a Cinder peer may not state (or state without a value)
+    c.thin_provisioning = boolean_property(props, "thin_provisioning", optional_doubts);
     c.discard = boolean_property(props, "volmig:discard", optional_doubts);
     c.discard_zeroes = boolean_property(props, "volmig:discard_zeroes", optional_doubts);
-    if (props.contains("volmig:block_size") && props["volmig:block_size"].is_object() &&
-        props["volmig:block_size"].contains("default") && props["volmig:block_size"]["default"].is_number_unsigned()) {
-        const uint64_t b = props["volmig:block_size"]["default"].get<uint64_t>();
+    const nlohmann::json* block_size = default_of(props, "volmig:block_size");
+    if (block_size && block_size->is_number_unsigned()) {
+        const uint64_t b = block_size->get<uint64_t>();
         if (b >= 512 && b <= (1u << 30)) c.block_size = b;
     }
-    if (props.contains("volmig:sparse_copy_policy") && props["volmig:sparse_copy_policy"].is_object() &&
-        props["volmig:sparse_copy_policy"].value("default", nlohmann::json("auto")) == "never")
-        c.policy = SparseCopyPolicy::never;
+    const nlohmann::json* policy = default_of(props, "volmig:sparse_copy_policy");
+    if (policy && *policy == "never") c.policy = SparseCopyPolicy::never;
 
     // Contradictions: believe neither side of them.
     if (doc.contains("sparse_copy_volume")) {

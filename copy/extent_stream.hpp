@@ -4,10 +4,10 @@
 //   record  u32 kind | u32 zero | u64 offset | u64 length, then for
 //             DATA (1): `length` bytes of the volume at `offset`
 //             ZERO (2): nothing: [offset, offset + length) reads as zeros on the source
-//             END  (3): `length` bytes of text: the source's logical-content checksum
-// Integers are little-endian. DATA and ZERO records tile [0, size) exactly, in order, with no
-// gap or overlap; END follows at offset = size and nothing follows END. A DATA record is at
-// most kMaxDataRecord bytes. A receiver checks all of that before it writes a record, so a
+//             END  (3): `length` bytes (1 to 128) of text: the source's logical-content checksum
+// Integers are little-endian; the block size is a power of two from 512 bytes to 16 MiB. DATA
+// and ZERO records (length > 0) tile [0, size) exactly, in order, with no gap or overlap; END
+// follows at offset = size and nothing follows END. A DATA record is at most kMaxDataRecord bytes. A receiver checks all of that before it writes a record, so a
 // malformed or truncated stream fails cleanly and never writes outside the volume.
 //
 // The sender reads only the source's data extents (holes become ZERO records without being

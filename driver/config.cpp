@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "copy/json_text.hpp"
 #include "copy/size.hpp"
 
 namespace volmig {
@@ -149,6 +150,7 @@ Result<ConfigFile> ConfigFile::parse(const std::string& text, const std::string&
         const std::string t = trim(line);
         if (t.empty() || t[0] == '#' || t[0] == ';') continue;
         const std::string at = origin + " line " + std::to_string(number);
+        if (!is_utf8_text(line)) return Error{at + ": not UTF-8 text (or a NUL byte): the configuration is read as UTF-8", ErrorKind::invalid};
         // oslo.config style continuation: an indented line extends the previous value.
         if (current && !last_key.empty() && std::isspace(static_cast<unsigned char>(line[0]))) {
             current->set(last_key, *current->raw(last_key) + "\n" + t, number);
@@ -157,6 +159,7 @@ Result<ConfigFile> ConfigFile::parse(const std::string& text, const std::string&
         if (t[0] == '[') {
             if (t.back() != ']' || t.size() < 3) return Error{at + ": malformed section header '" + t + "'", ErrorKind::invalid};
             const std::string name = trim(t.substr(1, t.size() - 2));
+            if (name.empty()) return Error{at + ": malformed section header '" + t + "' (no name)", ErrorKind::invalid};
             if (!file.sections_.count(name)) {
                 file.sections_[name] = ConfigSection(name, origin);
                 file.order_.push_back(name);

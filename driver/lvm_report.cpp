@@ -31,14 +31,15 @@ std::string string_field(const nlohmann::json& row, const std::string& key) {
     return row.contains(key) && row[key].is_string() ? row[key].get<std::string>() : std::string();
 }
 
-Result<nlohmann::json> report_rows(const std::string& text, const std::string& kind) {
-    auto doc = nlohmann::json::parse(text, nullptr, false);
+// The rows of every `kind` part of a report, pointing into `doc`: not copied, as a copy of a
+// value nested deep enough recurses until the stack overflows.
+Result<std::vector<const nlohmann::json*>> report_rows(const nlohmann::json& doc, const std::string& kind) {
     if (doc.is_discarded() || !doc.is_object() || !doc.contains("report") || !doc["report"].is_array())
         return Error{"lvm report is not the expected JSON ({\"report\": [{\"" + kind + "\": [...]}]})"};
-    nlohmann::json rows = nlohmann::json::array();
+    std::vector<const nlohmann::json*> rows;
     for (const auto& part : doc["report"])
         if (part.is_object() && part.contains(kind) && part[kind].is_array())
-            for (const auto& r : part[kind]) rows.push_back(r);
+            for (const auto& r : part[kind]) rows.push_back(&r);
     return rows;
 }
 
@@ -64,14 +65,24 @@ std::optional<uint64_t> number_attribute(const std::string& tag, const std::stri
     return n;
 }
 
+// The bytes of `count` blocks from block `first`, when that range fits in 64 bits: a wrapped
+// offset would name other data, and data a map leaves out is never copied.
+std::optional<Extent> block_range(uint64_t first, uint64_t count, uint64_t block_bytes) {
+    const uint64_t max_blocks = UINT64_MAX / block_bytes;
+    if (count > max_blocks || first > max_blocks - count) return std::nullopt;
+    return Extent{first * block_bytes, count * block_bytes};
+}
+
 }  // namespace
 
 Result<std::vector<LvRow>> parse_lvs_json(const std::string& text) {
-    auto rows = report_rows(text, "lv");
+    const auto doc = nlohmann::json::parse(text, nullptr, false);
+    auto rows = report_rows(doc, "lv");
     if (!rows) return rows.take_error();
     std::vector<LvRow> out;
     size_t index = 0;
-    for (const auto& r : *rows) {
+    for (const nlohmann::json* row : *rows) {
+        const nlohmann::json& r = *row;
         const std::string where = "lvs row " + std::to_string(index++);
         LvRow lv;
         lv.name = string_field(r, "lv_name");
@@ -104,10 +115,12 @@ Result<std::vector<LvRow>> parse_lvs_json(const std::string& text) {
 }
 
 Result<std::vector<VgRow>> parse_vgs_json(const std::string& text) {
-    auto rows = report_rows(text, "vg");
+    const auto doc = nlohmann::json::parse(text, nullptr, false);
+    auto rows = report_rows(doc, "vg");
     if (!rows) return rows.take_error();
     std::vector<VgRow> out;
-    for (const auto& r : *rows) {
+    for (const nlohmann::json* row : *rows) {
+        const nlohmann::json& r = *row;
         VgRow vg;
         vg.name = string_field(r, "vg_name");
         if (vg.name.empty()) return Error{"vgs row without vg_name"};
@@ -137,6 +150,7 @@ Result<ExtentMap> parse_thin_dump_xml(const std::string& xml, uint64_t dev_id, u
         if (tag.rfind("<superblock", 0) == 0) {
             auto sectors = number_attribute(tag, "data_block_size");
             if (!sectors || *sectors == 0) return Error{"thin_dump superblock has no data_block_size"};
+            if (*sectors > UINT64_MAX / 512) return Error{"thin_dump data_block_size " + std::to_string(*sectors) + " sectors is impossibly large"};
             block_bytes = *sectors * 512;
         } else if (tag.rfind("<device", 0) == 0) {
             auto id = number_attribute(tag, "dev_id");
@@ -155,12 +169,16 @@ Result<ExtentMap> parse_thin_dump_xml(const std::string& xml, uint64_t dev_id, u
             auto begin = number_attribute(tag, "origin_begin");
             auto length = number_attribute(tag, "length");
             if (!begin || !length || !block_bytes) return Error{"thin_dump range_mapping is malformed: " + tag};
-            extents.push_back({*begin * block_bytes, *length * block_bytes});
+            auto range = block_range(*begin, *length, block_bytes);
+            if (!range || seen_blocks > UINT64_MAX - *length) return Error{"thin_dump range_mapping lies beyond 2^64 bytes: " + tag};
+            extents.push_back(*range);
             seen_blocks += *length;
         } else if (in_device && tag.rfind("<single_mapping", 0) == 0) {
             auto block = number_attribute(tag, "origin_block");
             if (!block || !block_bytes) return Error{"thin_dump single_mapping is malformed: " + tag};
-            extents.push_back({*block * block_bytes, block_bytes});
+            auto range = block_range(*block, 1, block_bytes);
+            if (!range || seen_blocks == UINT64_MAX) return Error{"thin_dump single_mapping lies beyond 2^64 bytes: " + tag};
+            extents.push_back(*range);
             seen_blocks += 1;
         }
     }

@@ -27,7 +27,7 @@ losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null | while read -r 
       losetup -d "$dev" && echo "detached leftover $dev ($back)" ;;
   esac
 done
-for d in "$BASE"/volmig-test.*; do
+for d in "$BASE"/volmig-test.* /dev/shm/volmig-test.*; do  # /dev/shm: the fuzz targets' (tests/fuzz/run-target.sh)
   [ -d "$d" ] || continue
   leftover "$d" || continue
   findmnt -rn -o TARGET | grep -q "^$d" && continue

@@ -2,9 +2,19 @@
 # Installs what volmig needs on Debian 12 (as root) and builds it. Idempotent: packages that
 # are already installed are not touched, and the build is incremental.
 #
-#   tools/setup.sh [--sanitize]     build/ (and build-sanitize/ with ASan+UBSan)
+#   tools/setup.sh [--sanitize] [--fuzz]   build/, and build-sanitize/ (ASan+UBSan), build-fuzz/
+#                                          (clang: libFuzzer targets with ASan+UBSan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+sanitize=0 fuzz=0
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize) sanitize=1 ;;
+    --fuzz) fuzz=1 ;;
+    *) echo "setup: unknown option $arg (known: --sanitize, --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 # Why each package:
 #   build-essential cmake pkg-config   the C++17 toolchain and CMake
@@ -20,9 +30,12 @@ cd "$(dirname "$0")/.."
 #   python3                            the bench, the main job, the conformance suite, scenario tests
 #   python3-cinderclient               the test that standard OpenStack tooling works against volmigd
 #   curl                               the CLI scenario tests talk HTTP with it
+#   clang                              compiles the fuzz build (libFuzzer is clang's)
+#   libfuzzer-14-dev                   libFuzzer itself, for the fuzz targets (tests/fuzz)
+#   libclang-rt-14-dev                 clang's ASan, UBSan and fuzzer runtimes the fuzz build links
 PACKAGES=(build-essential cmake pkg-config libpoco-dev libsqlite3-dev nlohmann-json3-dev libcurl4-openssl-dev
           libboost-dev doctest-dev libxxhash-dev util-linux coreutils e2fsprogs xfsprogs python3
-          python3-cinderclient curl)
+          python3-cinderclient curl clang libfuzzer-14-dev libclang-rt-14-dev)
 PACKAGES+=(${VOLMIG_EXTRA_PACKAGES:-})
 
 missing=()
@@ -41,7 +54,11 @@ fi
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
-if [ "${1:-}" = "--sanitize" ]; then
+if [ $sanitize = 1 ]; then
   cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DVOLMIG_SANITIZE=ON >/dev/null
   cmake --build build-sanitize -j"$jobs"
+fi
+if [ $fuzz = 1 ]; then
+  cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DVOLMIG_FUZZ=ON >/dev/null
+  cmake --build build-fuzz -j"$jobs"
 fi

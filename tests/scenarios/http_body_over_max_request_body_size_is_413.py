@@ -2,7 +2,7 @@
 """JSON request bodies are capped at max_request_body_size (112 KiB by default, as Cinder's
 osapi_max_request_body_size): an authenticated create announcing 200 KB with Expect:
 100-continue is answered 413 from its head, without a 100 Continue; a chunked body counted past
-112 KiB is answered 413; a create whose body is 100 KB (a long description) is accepted."""
+112 KiB is answered 413; a create whose body is 100 KB (much metadata) is accepted."""
 import json
 import os
 import socket
@@ -15,8 +15,11 @@ from scenario_support import check, run_scenario  # noqa: E402
 HEAD = f"POST /v3/volumes HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: {TOKEN}\r\nContent-Type: application/json\r\n"
 
 
-def create_body(description_bytes):
-    return json.dumps({"volume": {"size": 1, "name": "big", "description": "d" * description_bytes}}).encode()
+def create_body(size):
+    """A create of about `size` bytes: metadata of 200-byte values."""
+    count = size // 216
+    metadata = {f"key{i:05d}": "v" * 200 for i in range(count)}
+    return json.dumps({"volume": {"size": 1, "name": "big", "metadata": metadata}}).encode()
 
 
 def scenario(lab):
@@ -36,7 +39,7 @@ def scenario(lab):
     payload = create_body(100_000)
     status, _, body, _ = exchange(d.port, (HEAD + f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n").encode() + payload)
     check(status == 202, f"a {len(payload)}-byte create under max_request_body_size was answered {status} {body[:200]!r}")
-    check(len(json_body(body)["volume"]["description"]) == 100_000, "the created volume lost its description")
+    check(len(json_body(body)["volume"]["metadata"]) == 100_000 // 216, "the created volume lost metadata")
 
 
 if __name__ == "__main__":

@@ -49,19 +49,6 @@ std::string sh(const std::string& command) {
     return r->out;
 }
 
-TempDir::TempDir() {
-    const char* base = std::getenv("VOLMIG_TEST_TMP");
-    std::string templ = std::string(base ? base : "/var/tmp") + "/volmig-test.XXXXXX";
-    if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
-    path_ = templ;
-    // Who owns it: tests/cleanup-test-loops.sh leaves the directories of live processes alone.
-    std::ofstream(path_ + "/.owner") << ::getpid() << "\n";
-}
-
-TempDir::~TempDir() {
-    (void)run_process({"rm", "-rf", "--one-file-system", path_});
-}
-
 LoopDevice::LoopDevice(const std::string& file, uint64_t offset, uint64_t size_limit) {
     std::vector<std::string> argv{"losetup", "--find", "--show"};
     if (offset) argv.insert(argv.end(), {"--offset", std::to_string(offset)});

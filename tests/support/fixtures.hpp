@@ -8,22 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/temp_dir.hpp"
+
 namespace volmig::test {
-
-// A fresh directory under $VOLMIG_TEST_TMP or /var/tmp (a disk filesystem: tmpfs lacks some
-// of the fallocate modes the engine relies on), removed recursively on destruction.
-class TempDir {
-public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
 
 // A loop device over a file (optionally a window of it), detached by its own name on destruction.
 class LoopDevice {

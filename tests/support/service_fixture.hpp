@@ -1,11 +1,12 @@
-// A daemon's volume layer without its HTTP server, for unit tests of the API and migration
-// logic: the configuration from INI text, a real SQLite store, real backends (started, as the
-// daemon starts them) and the VolumeService over them.
+// A daemon's volume layer without its HTTP server, for tests of the API and migration logic
+// (the unit tests, the REST fuzz target): the configuration from INI text, a real SQLite store,
+// real backends (started, as the daemon starts them) and the VolumeService over them. A
+// configuration that does not start throws std::runtime_error saying why (a failed test case
+// in doctest; no test framework needed).
 #pragma once
 
-#include <doctest/doctest.h>
-
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "api/daemon_config.hpp"
@@ -24,17 +25,18 @@ struct ServiceParts {
 
     explicit ServiceParts(const std::string& ini) {
         auto file = ConfigFile::parse(ini, "test.conf");
-        REQUIRE(file.ok());
+        if (!file) throw std::runtime_error(file.error().message);
         auto c = read_daemon_config(*file);
-        REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+        if (!c) throw std::runtime_error(c.error().message);
         config = *c;
         auto s = VolumeStore::open(config.state_path);
-        REQUIRE(s.ok());
+        if (!s) throw std::runtime_error(s.error().message);
         store = std::move(*s);
         auto b = Backends::configure(*file, *store, nullptr);
-        REQUIRE(b.ok());
+        if (!b) throw std::runtime_error(b.error().message);
         backends = std::move(*b);
-        REQUIRE(backends->start().ok());
+        auto started = backends->start();
+        if (!started) throw std::runtime_error(started.error().message);
         volumes = std::make_unique<VolumeService>(config, *backends, *store, nullptr);
     }
 };

@@ -1,5 +1,5 @@
-// api/daemon_config: the [DEFAULT] options of the HTTP server's limits, their defaults, and the
-// refusal of bad values with the file, line and key.
+// volmigd's own [DEFAULT] and [peers] settings: what is refused, with the key it names; the
+// HTTP server's limits, their defaults (those etc/volmig.conf documents) and their bounds.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -10,15 +10,45 @@ using namespace volmig;
 
 namespace {
 
-const std::string kBase = "[DEFAULT]\nhost = host-a\nauth_strategy = noauth\nstate_path = /nonexistent\nenabled_backends = thin\n";
-
-Result<DaemonConfig> read(const std::string& extra) {
-    auto file = ConfigFile::parse(kBase + extra, "test.conf");
-    REQUIRE_MESSAGE(file.ok(), (file.ok() ? "" : file.error().message));
+Result<DaemonConfig> read(const std::string& extra_defaults, const std::string& peers = "") {
+    const std::string text = "[DEFAULT]\nhost = host-a\nauth_strategy = noauth\nstate_path = /nonexistent\nenabled_backends = thin\n" +
+                             extra_defaults + "[thin]\nvolume_driver = thin_file\n[peers]\n" + peers;
+    auto file = ConfigFile::parse(text, "test.conf");
+    REQUIRE(file.ok());
     return read_daemon_config(*file);
 }
 
 }  // namespace
+
+TEST_CASE("daemon config: a peer URL must be http(s) and name a host") {
+    auto ok = read("", "host-b = http://10.0.0.2:8776/\n");
+    REQUIRE(ok.ok());
+    CHECK(ok->peers.at("host-b") == "http://10.0.0.2:8776");
+    for (const char* bad : {"http://", "https:///v3", "http://:8776", "ftp://host", "host-b:8776"}) {
+        CAPTURE(bad);
+        auto r = read("", std::string("host-b = ") + bad + "\n");
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().kind == ErrorKind::invalid);
+        CHECK(r.error().message.find("host-b") != std::string::npos);
+    }
+}
+
+TEST_CASE("daemon config: the sweep intervals default to 60 and 30 s and are bounded") {
+    auto d = read("");
+    REQUIRE(d.ok());
+    CHECK(d->forwarding_check_interval == std::chrono::seconds(60));
+    CHECK(d->cleanup_retry_interval == std::chrono::seconds(30));
+    auto set = read("forwarding_check_interval = 5\ncleanup_retry_interval = 2\n");
+    REQUIRE(set.ok());
+    CHECK(set->forwarding_check_interval == std::chrono::seconds(5));
+    CHECK(set->cleanup_retry_interval == std::chrono::seconds(2));
+    for (const char* bad : {"forwarding_check_interval = 0\n", "cleanup_retry_interval = -1\n", "cleanup_retry_interval = soon\n"}) {
+        CAPTURE(bad);
+        auto r = read(bad);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message.find("interval") != std::string::npos);
+    }
+}
 
 TEST_CASE("daemon config: the HTTP limits default to what etc/volmig.conf documents") {
     auto c = read("");

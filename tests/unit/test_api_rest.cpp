@@ -249,6 +249,75 @@ TEST_CASE("create refuses bad input with 400 and a message naming the field, and
     CHECK(a.call("GET", "/v3/p/volumes").body["volumes"].empty());
 }
 
+TEST_CASE("a body nested deeper than 32 levels is refused with 400 before it is parsed, on create and on actions") {
+    Api a;
+    const std::string id = a.create(R"({"volume": {"size": 1}})");
+    // 200 KB: 100000 nested arrays where a size belongs. Parsed and dumped, it overflowed the stack.
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    const std::pair<std::string, std::string> requests[] = {{"/v3/p/volumes", R"({"volume": {"size": )" + deep + "}}"},
+                                                            {"/v3/p/volumes/" + id + "/action", R"({"os-extend": {"new_size": )" + deep + "}}"}};
+    for (const auto& request : requests) {
+        INFO(request.first);
+        auto r = a.call("POST", request.first, request.second);
+        CHECK(r.status == 400);
+        CHECK(message_of(r) == "the request body: the JSON nests deeper than 32 levels");
+    }
+    // 32 levels are fine (and then refused for what they are); brackets inside strings do not count.
+    auto at_limit = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": )" + std::string(30, '[') + std::string(30, ']') + "}}");
+    CHECK(at_limit.status == 400);
+    CHECK(message_of(at_limit) == "volume.size must be a whole number (got a JSON array)");
+    CHECK(a.call("POST", "/v3/p/volumes", R"({"volume": {"size": 1, "name": ")" + std::string(100, '[') + R"("}})").status == 202);
+}
+
+TEST_CASE("errors describe a bad value briefly instead of dumping it, and any value makes a response that serializes") {
+    Api a;
+    auto long_size = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": ")" + std::string(100000, 'x') + R"("}})");
+    CHECK(long_size.status == 400);
+    CHECK(message_of(long_size) == "volume.size must be a whole number (got \"" + std::string(100, 'x') + "\"...)");
+    auto object_size = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": {"gib": 1}}})");
+    CHECK(message_of(object_size) == "volume.size must be a whole number (got a JSON object)");
+    auto negative = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": -3}})");
+    CHECK(message_of(negative) == "volume.size must not be negative (got -3)");
+    auto multiattach = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": 1, "multiattach": ["yes"]}})");
+    CHECK(message_of(multiattach) == "volume.multiattach must be a boolean (got a JSON array)");
+    // A query string is not JSON: invalid UTF-8 in it used to make the error message throw when dumped.
+    auto limit = a.call("GET", "/v3/p/volumes?limit=\xe1\xe1");
+    CHECK(limit.status == 400);
+    CHECK_NOTHROW((void)limit.body.dump());
+    CHECK(message_of(limit).rfind("limit must be a whole number", 0) == 0);
+}
+
+TEST_CASE("a name or description holding a NUL character is refused naming the field, and nothing is created") {
+    Api a;
+    auto name = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": 1, "name": "a\u0000b"}})");
+    CHECK(name.status == 400);
+    CHECK(message_of(name).rfind("volume.name must not contain a NUL character", 0) == 0);
+    auto display_name = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": 1, "display_name": "\u0000"}})");
+    CHECK(message_of(display_name).rfind("volume.name", 0) == 0);
+    auto description = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": 1, "description": "logs\u0000and more"}})");
+    CHECK(description.status == 400);
+    CHECK(message_of(description).rfind("volume.description must not contain a NUL character", 0) == 0);
+    CHECK(a.call("GET", "/v3/p/volumes").body["volumes"].empty());
+    // Other control characters are kept as they are.
+    const std::string id = a.create(R"({"volume": {"size": 1, "name": "a\tb", "description": "line\nbreak"}})");
+    auto shown = a.call("GET", "/v3/p/volumes/" + id).body["volume"];
+    CHECK(shown["name"] == "a\tb");
+    CHECK(shown["description"] == "line\nbreak");
+}
+
+TEST_CASE("no volume is created under a project id that is not UTF-8 text, so listings keep serializing") {
+    Api a;
+    for (const std::string& project : {std::string("\xe2\x90"), std::string("p\0q", 3)}) {
+        auto r = a.call("POST", "/v3/" + project + "/volumes", R"({"volume": {"size": 1}})");
+        CHECK(r.status == 400);
+        CHECK(message_of(r) == "the project id in the path must be UTF-8 text without NUL characters");
+    }
+    a.create(R"({"volume": {"size": 1}})");
+    auto all = a.call("GET", "/v3/volumes/detail");
+    REQUIRE(all.body["volumes"].size() == 1);
+    CHECK_NOTHROW((void)all.body.dump());  // a stored "\xe2\x90" made this throw for every client
+}
+
 TEST_CASE("a listing under a project shows that project's volumes; all_tenants or no project shows all") {
     Api a;
     const std::string mine = a.create(R"({"volume": {"size": 1, "name": "mine"}})");

@@ -134,9 +134,9 @@ TEST_CASE("capability document: every malformed or contradictory input means not
     disagree["sparse_copy_volume"] = false;
     cases.push_back({"top level disagrees", disagree});
 
-    for (auto& [name, doc] : cases) {
-        INFO(name);
-        auto caps = read_capability_document(doc);
+    for (const auto& c : cases) {  // INFO captures: clang 14 cannot capture a structured binding
+        INFO(c.first);
+        auto caps = read_capability_document(c.second);
         CHECK_FALSE(caps.zero_initialized);
         CHECK_FALSE(caps.doubts.empty());
         const CopyPlan plan = plan_copy(SourceFacts{}, caps, OperatorPolicy{});
@@ -157,6 +157,35 @@ TEST_CASE("capability document: every malformed or contradictory input means not
     CHECK(cinder.zero_initialized);
     CHECK_FALSE(cinder.discard);
     CHECK(plan_copy(SourceFacts{}, cinder, OperatorPolicy{}).strategy == Strategy::sparse);
+}
+
+TEST_CASE("capability document: Cinder's own property form without a default reads as false, not as garbage") {
+    // What Cinder's LVM driver publishes: properties described, with no "default" value.
+    const auto doc = nlohmann::json::parse(R"({"volume_backend_name": "lvm", "properties": {
+        "thin_provisioning": {"title": "Thin Provisioning", "description": "Sets thin provisioning.", "type": "boolean"},
+        "cinder_sparse_copy_volume": {"title": "Sparse copy volume", "type": "boolean"},
+        "volmig:sparse_copy_policy": {"type": "string"}}})");
+    const auto caps = read_capability_document(doc);
+    CHECK_FALSE(caps.thin_provisioning);
+    CHECK_FALSE(caps.zero_initialized);
+    CHECK(caps.policy == SparseCopyPolicy::automatic);
+    CHECK(plan_copy(SourceFacts{}, caps, OperatorPolicy{}).strategy == Strategy::full);
+}
+
+TEST_CASE("capability document: a doubt names a peer's odd value briefly, however long or deep it is") {
+    nlohmann::json long_type = {{"properties", {{"cinder_sparse_copy_volume", {{"type", std::string(100000, 'x')}, {"default", true}}}}}};
+    auto caps = read_capability_document(long_type);
+    CHECK_FALSE(caps.zero_initialized);
+    REQUIRE(caps.doubts.size() == 1);
+    CHECK(caps.doubts[0] == "cinder_sparse_copy_volume declares type \"" + std::string(100, 'x') + "\"..., not boolean: taken as false");
+
+    // 100000 nested arrays: dumping them recursively would overflow the stack.
+    const auto deep = nlohmann::json::parse(R"({"properties": {"cinder_sparse_copy_volume": {"default": true, "type": )" +
+                                            std::string(100000, '[') + std::string(100000, ']') + "}}}");
+    caps = read_capability_document(deep);
+    CHECK_FALSE(caps.zero_initialized);
+    REQUIRE(caps.doubts.size() == 1);
+    CHECK(caps.doubts[0] == "cinder_sparse_copy_volume declares type a JSON array, not boolean: taken as false");
 }
 
 TEST_CASE("negotiation: explicitly requested strategies, allowed only where they are safe") {

@@ -151,11 +151,29 @@ TEST_CASE("driver config: malformed lines are errors naming the file and line") 
         auto e = parse_error("[]\n");
         CHECK(contains(e.message, "test.conf line 1"));
     }
+    SUBCASE("a section header of only spaces") {
+        auto e = parse_error("[s]\nk = v\n[  ]\n");
+        CHECK(contains(e.message, "test.conf line 3"));
+        CHECK(contains(e.message, "section header"));
+    }
     SUBCASE("a key before any section") {
         auto e = parse_error("# comment\nkey = value\n[s]\n");
         CHECK(contains(e.message, "test.conf line 2"));
         CHECK(contains(e.message, "before any [section]"));
     }
+}
+
+TEST_CASE("driver config: a line that is not UTF-8 text, or holds a NUL byte, is refused naming the line") {
+    for (const std::string& bad : {std::string("caf\xe9"), std::string("\xc0\xaf"), std::string("\xed\xa0\x80"),
+                                  std::string("\xf4\x90\x80\x80"), std::string("\xe2\x82"), std::string("a\0b", 3)}) {
+        CAPTURE(bad);
+        auto e = parse_error("[thin]\nvolume_driver = thin_file\nvolume_backend_name = " + bad + "\n");
+        CHECK(e.kind == ErrorKind::invalid);
+        CHECK(contains(e.message, "test.conf line 3"));
+        CHECK(contains(e.message, "UTF-8"));
+    }
+    auto file = parsed("# caf\xe9: comments may hold anything\n[thin]\nvolume_backend_name = caf\xc3\xa9 \xf0\x9f\x92\xbe\n");
+    CHECK(file.section("thin").raw("volume_backend_name") == std::optional<std::string>("caf\xc3\xa9 \xf0\x9f\x92\xbe"));
 }
 
 TEST_CASE("driver config: load() reads a file and names it in errors") {

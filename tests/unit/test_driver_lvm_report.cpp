@@ -313,6 +313,14 @@ TEST_CASE("driver lvm report: text that is not an lvm JSON report is an error") 
     CHECK(contains(vgs.error().message, "lvm report"));
 }
 
+TEST_CASE("driver lvm report: a row nested 100000 arrays deep is an error, not a stack overflow") {
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    CHECK(contains(lvs_error(R"({"report": [{"lv": [)" + deep + "]}]}"), "no lv_name"));
+    auto vgs = parse_vgs_json(R"({"report": [{"vg": [)" + deep + "]}]}");
+    REQUIRE_FALSE(vgs.ok());
+    CHECK(contains(vgs.error().message, "without vg_name"));
+}
+
 // ---- vgs ------------------------------------------------------------------------------------
 
 TEST_CASE("driver lvm report: vgs of two VGs (real output), with and without the B suffix") {
@@ -510,6 +518,32 @@ TEST_CASE("driver lvm report: the chunk size comes from data_block_size in 512-b
 )";
     CHECK(thin_ok(xml, 1, GiB).data() ==
           std::vector<Extent>{{256 * KiB, 256 * KiB}, {2560 * KiB, 512 * KiB}});
+}
+
+TEST_CASE("driver lvm report: a mapping or block size whose bytes do not fit in 64 bits is refused, not wrapped") {
+    const std::string head =
+        R"(<superblock uuid="" time="0" transaction="1" data_block_size="128" nr_data_blocks="0">)";
+    // 2^64 / 64 KiB = 2^48: block 2^48 starts at byte 2^64, which wraps to 0.
+    const std::string wrapping_block = std::to_string(1ull << 48);
+    CHECK(contains(thin_error(head + R"(<device dev_id="2" mapped_blocks="1"><single_mapping origin_block=")" + wrapping_block +
+                                  R"(" data_block="0"/></device></superblock>)",
+                              2, GiB),
+                   "beyond 2^64"));
+    CHECK(contains(thin_error(head + R"(<device dev_id="2" mapped_blocks="1"><range_mapping origin_begin=")" + wrapping_block +
+                                  R"(" data_begin="0" length="1"/></device></superblock>)",
+                              2, GiB),
+                   "beyond 2^64"));
+    // Lengths whose sum wraps to mapped_blocks (what the fuzzer found): 1048577 + (2^64 - 1).
+    CHECK(contains(thin_error(head + R"(<device dev_id="2" mapped_blocks="1048576">)"
+                                     R"(<range_mapping origin_begin="1" data_begin="0" length="1048577"/>)"
+                                     R"(<range_mapping origin_begin="0" data_begin="0" length="18446744073709551615"/></device></superblock>)",
+                              2, GiB),
+                   "beyond 2^64"));
+    // 2^55 sectors of 512 bytes are 2^64 bytes: the block size itself wraps to 0.
+    CHECK(contains(thin_error(replaced(head, R"(data_block_size="128")", "data_block_size=\"" + std::to_string(1ull << 55) + "\"") +
+                                  R"(<device dev_id="2" mapped_blocks="0"></device></superblock>)",
+                              2, GiB),
+                   "data_block_size"));
 }
 
 // ---- names and attributes -------------------------------------------------------------------
