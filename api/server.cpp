@@ -360,9 +360,11 @@ bool Connection::send(const ApiResponse& r, const ApiRequest& head, Clock::time_
     response.write(out);
     std::string bytes = out.str();
     if (head.method != "HEAD") bytes += body;
+    // Logged before it is sent: a client that has its answer finds the line already there.
+    const std::string what = (head.method.empty() ? "-" : head.method) + " " + (head.path.empty() ? "-" : printable(head.path));
+    server_.say(what + " " + std::to_string(r.status) + " " + ms_text(start));
     const bool sent = send_all(fd_, bytes, Clock::now() + server_.limits.client_socket_timeout);
-    server_.say((head.method.empty() ? "-" : head.method) + " " + (head.path.empty() ? "-" : printable(head.path)) + " " +
-                std::to_string(r.status) + " " + ms_text(start) + (sent ? "" : " (the client did not take the answer)"));
+    if (!sent) server_.say(what + ": the client did not take the answer within client_socket_timeout, or went away");
     return sent;
 }
 
