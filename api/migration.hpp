@@ -81,6 +81,7 @@ public:
 
     // For views: the migration that moved (or is filling) a volume, as JSON (null when none).
     nlohmann::json migration_view(const std::string& volume_id);
+    nlohmann::json migration_view(const MigrationRecord& m);
 
 private:
     struct Running {

@@ -22,7 +22,10 @@ ApiResponse ok_response(nlohmann::json body, int status = 200) {
 nlohmann::json MigrationService::migration_view(const std::string& volume_id) {
     auto shown = store_.shown_for(volume_id);
     if (!shown || !*shown) return nullptr;
-    const MigrationRecord& m = **shown;
+    return migration_view(**shown);
+}
+
+nlohmann::json MigrationService::migration_view(const MigrationRecord& m) {
     nlohmann::json progress = {{"bytes_done", m.bytes_done}, {"bytes_total", m.bytes_total}, {"rate_bytes_per_second", m.rate}};
     progress["eta_seconds"] = m.eta_seconds >= 0 ? nlohmann::json(m.eta_seconds) : nlohmann::json(nullptr);
     progress["percent"] = m.bytes_total ? std::round(1000.0 * static_cast<double>(m.bytes_done) / static_cast<double>(m.bytes_total)) / 10.0
@@ -138,7 +141,17 @@ void MigrationService::install(RestApi& api, HttpServer& server) {
         if (!adopted) return error_response(adopted.error());
         return ok_response(*adopted);
     });
-    api.add_view_decorator([this](const VolumeRecord& record, nlohmann::json& view) { view["volmig:migration"] = migration_view(record.id); });
+    api.add_views_decorator([this](const std::vector<VolumeRecord>& records, std::vector<nlohmann::json>& views) {
+        std::vector<std::string> ids;
+        for (const auto& r : records) ids.push_back(r.id);
+        auto shown = store_.shown_for(ids);
+        for (size_t i = 0; i < records.size(); ++i) {
+            const MigrationRecord* m = nullptr;
+            if (shown)
+                if (auto it = shown->find(records[i].id); it != shown->end()) m = &it->second;
+            views[i]["volmig:migration"] = m ? migration_view(*m) : nlohmann::json(nullptr);
+        }
+    });
     server.add_stream_route({"POST", "/volmig/v1/streams/", [this](const ApiRequest& head, std::istream& body) {
                                  return receive_stream(head, body);
                              }});

@@ -238,7 +238,7 @@ Status MigrationStore::save_progress(const MigrationRecord& m) {
 
 Result<std::vector<MigrationRecord>> MigrationStore::query(const std::string& where, const std::vector<std::string>& args,
                                                            const std::string& order) {
-    return store_.with_session([&](Poco::Data::Session& session) -> Result<std::vector<MigrationRecord>> {
+    return store_.with_read_session([&](Poco::Data::Session& session) -> Result<std::vector<MigrationRecord>> {
         std::vector<MigrationRecord> out;
         try {
             Row r;
@@ -279,6 +279,29 @@ Result<std::optional<MigrationRecord>> MigrationStore::shown_for(const std::stri
     return first_of(query("(volume_id = ? AND (role = 'source' OR state = 'success'))"
                           " OR (role = 'target' AND destination_volume_id = ? AND state != 'success')",
                           {volume_id, volume_id}, "seq DESC LIMIT 1"));
+}
+
+Result<std::map<std::string, MigrationRecord>> MigrationStore::shown_for(const std::vector<std::string>& volume_ids) {
+    // A few thousand ids a query: each appears twice, and SQLite binds at most 32766 variables.
+    constexpr size_t kBatch = 4096;
+    std::map<std::string, MigrationRecord> out;
+    for (size_t first = 0; first < volume_ids.size(); first += kBatch) {
+        const std::vector<std::string> ids(volume_ids.begin() + static_cast<long>(first),
+                                           volume_ids.begin() + static_cast<long>(std::min(volume_ids.size(), first + kBatch)));
+        std::string marks;
+        for (size_t i = 0; i < ids.size(); ++i) marks += i ? ", ?" : "?";
+        std::vector<std::string> args = ids;
+        args.insert(args.end(), ids.begin(), ids.end());
+        auto rows = query("(volume_id IN (" + marks + ") AND (role = 'source' OR state = 'success'))"
+                          " OR (role = 'target' AND destination_volume_id IN (" + marks + ") AND state != 'success')",
+                          args, "seq");
+        if (!rows) return rows.take_error();
+        for (auto& m : *rows) {  // oldest first: the newest of each volume stays
+            const bool by_volume = m.role == MigrationRole::source || m.state == MigrationState::success;
+            out[by_volume ? m.volume_id : m.destination_volume_id] = m;
+        }
+    }
+    return out;
 }
 
 Result<std::optional<MigrationRecord>> MigrationStore::active_target(const std::string& destination_volume_id) {

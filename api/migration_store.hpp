@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,8 @@ public:
     // target record that ended in its adoption here), or the one filling it (a target record of
     // a volume still under its temporary id).
     Result<std::optional<MigrationRecord>> shown_for(const std::string& volume_id);
+    // shown_for() of many volumes (a listing) with one query: by volume id, those that have one.
+    Result<std::map<std::string, MigrationRecord>> shown_for(const std::vector<std::string>& volume_ids);
     // The target record of a temporary volume that is not finished (at most one may exist).
     Result<std::optional<MigrationRecord>> active_target(const std::string& destination_volume_id);
     // The target record of a temporary volume holding `stream_token`.

@@ -576,3 +576,35 @@ TEST_CASE("migration: a destination host spec is bounded and printable before it
     CHECK(started.error().message.size() < 300);
     CHECK(lab.volume(v.id).migration_status == VolumeMigrationStatus::none);
 }
+
+TEST_CASE("migration store: a listing's migrations in one query are those each volume's view shows") {
+    Lab lab;
+    MigrationStore records(*lab.store);
+    auto add = [&](const std::string& id, MigrationRole role, const std::string& volume, const std::string& destination_volume,
+                   MigrationState state) {
+        MigrationRecord m;
+        m.id = id;
+        m.role = role;
+        m.volume_id = volume;
+        m.destination_volume_id = destination_volume;
+        m.state = state;
+        REQUIRE(records.insert(m).ok());
+    };
+    add("old-move", MigrationRole::source, "v1", "t1", MigrationState::success);
+    add("came-back", MigrationRole::target, "v1", "t9", MigrationState::success);  // newer: v1 came back here
+    add("filling", MigrationRole::target, "v2", "t2", MigrationState::streaming);   // t2 is being filled
+    add("failed", MigrationRole::source, "v3", "t3", MigrationState::error);
+    std::vector<std::string> ids{"v1", "t2", "v3", "nothing"};
+    for (int i = 0; i < 5000; ++i) ids.push_back("filler-" + std::to_string(i));  // more than one batch
+    auto all = records.shown_for(ids);
+    REQUIRE(all.ok());
+    for (const std::string& id : {"v1", "t2", "v3", "nothing"}) {
+        auto one = records.shown_for(id);
+        REQUIRE(one.ok());
+        CAPTURE(id);
+        CHECK(all->count(id) == (one->has_value() ? 1u : 0u));
+        if (*one) CHECK(all->at(id).id == (*one)->id);
+    }
+    CHECK(all->at("v1").id == "came-back");
+    CHECK(all->at("t2").id == "filling");
+}
