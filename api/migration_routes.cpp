@@ -5,6 +5,7 @@
 
 #include "api/json_input.hpp"
 #include "api/migration.hpp"
+#include "api/migration_steps.hpp"
 
 namespace volmig {
 
@@ -30,10 +31,6 @@ nlohmann::json MigrationService::migration_view(const MigrationRecord& m) {
     progress["eta_seconds"] = m.eta_seconds >= 0 ? nlohmann::json(m.eta_seconds) : nlohmann::json(nullptr);
     progress["percent"] = m.bytes_total ? std::round(1000.0 * static_cast<double>(m.bytes_done) / static_cast<double>(m.bytes_total)) / 10.0
                                         : (m.state == MigrationState::success ? 100.0 : 0.0);
-    auto json_or_null = [](const std::string& text) {
-        auto doc = parse_json_bounded(text);
-        return doc ? *doc : nlohmann::json(nullptr);
-    };
     return {{"id", m.id},
             {"state", to_string(m.state)},
             {"role", to_string(m.role)},

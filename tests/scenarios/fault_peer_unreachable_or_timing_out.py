@@ -7,46 +7,17 @@ host-a stays up, and the source stays intact and available with migration_status
 the real host-b up on that port, the retry succeeds."""
 import os
 import sys
-import threading
 import time
 
 from volmig_lab import GiB, sha256_of
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from scenario_support import (LoopbackListener, check, daemon_pair, expect, new_source, raise_problems, run_scenario,
-                              settle)
+from scenario_support import (SilentPeer, check, daemon_pair, expect, new_source, raise_problems, run_scenario, settle)
 
 
 def crash_lines(daemon):
     lines = daemon.log_tail(10).splitlines()
     return " | ".join(line.strip() for line in lines if "volmigd:" not in line) or "(nothing in the log)"
-
-
-class SilentPeer(LoopbackListener):
-    """Accepts connections on 127.0.0.1:port, reads whatever comes, never answers."""
-
-    def __init__(self, port):
-        self.connections = 0
-        self.open = []
-        super().__init__(port)
-
-    def handle(self, conn):
-        self.connections += 1
-        self.open.append(conn)
-        threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _drain(conn):
-        try:
-            while conn.recv(65536):
-                pass
-        except OSError:
-            pass
-
-    def close(self):
-        super().close()
-        for c in self.open:
-            c.close()
 
 
 def check_failed_cleanly(a, vid, src, sha, started, limit, fragments, what):

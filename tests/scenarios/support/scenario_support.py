@@ -337,3 +337,31 @@ class LoopbackListener:
         except OSError:
             pass
         self.listener.close()
+
+
+class SilentPeer(LoopbackListener):
+    """Accepts connections on 127.0.0.1:port, reads whatever comes, never answers: a peer that
+    hangs."""
+
+    def __init__(self, port=0):
+        self.connections = 0
+        self.open = []
+        super().__init__(port)
+
+    def handle(self, conn):
+        self.connections += 1
+        self.open.append(conn)
+        threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _drain(conn):
+        try:
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def close(self):
+        super().close()
+        for c in self.open:
+            c.close()
