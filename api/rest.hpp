@@ -42,6 +42,14 @@ struct ApiResponse {
 // Extra actions and routes that later layers (migration) plug in.
 using ActionHandler = std::function<ApiResponse(const ApiRequest&, const std::string& project_id, const std::string& volume_id,
                                                 const nlohmann::json& arguments)>;
+// A collection of its own under /v3/{project_id}/NAME (and /v3/NAME): `rest` is the path after
+// NAME, split at '/'.
+using CollectionHandler =
+    std::function<ApiResponse(const ApiRequest&, const std::string& project_id, const std::vector<std::string>& rest)>;
+// A sub-resource of a volume, /v3/{project_id}/volumes/ID/NAME[/...]: called only for a volume
+// that exists; `rest` is the path after NAME.
+using VolumeResourceHandler = std::function<ApiResponse(const ApiRequest&, const std::string& project_id, const std::string& volume_id,
+                                                        const std::vector<std::string>& rest)>;
 using ViewDecorator = std::function<void(const VolumeRecord&, nlohmann::json& view)>;
 // Adds fields to many views at once, views[i] being records[i]'s: a listing's views, or one
 // volume's (a list of one). A decorator that reads the database makes one query for a whole
@@ -65,6 +73,8 @@ public:
     std::optional<ApiResponse> authorize(const ApiRequest& head) const;
 
     void add_action(const std::string& name, ActionHandler handler) { actions_[name] = std::move(handler); }
+    void add_collection(const std::string& name, CollectionHandler handler) { collections_[name] = std::move(handler); }
+    void add_volume_resource(const std::string& name, VolumeResourceHandler handler) { volume_resources_[name] = std::move(handler); }
     void add_view_decorator(ViewDecorator decorator) { decorators_.push_back(std::move(decorator)); }
     void add_views_decorator(ViewsDecorator decorator) { views_decorators_.push_back(std::move(decorator)); }
 
@@ -82,11 +92,14 @@ private:
     ApiResponse volumes(const ApiRequest& request, const std::string& project_id, const std::vector<std::string>& rest);
     ApiResponse create_volume(const ApiRequest& request, const std::string& project_id);
     ApiResponse volume_action(const ApiRequest& request, const std::string& project_id, const std::string& id);
+    void install_volume_actions();  // the built-in ones (os-extend)
 
     VolumeService& service_;
     Metrics& metrics_;
     std::function<void(const std::string&)> log_;
     std::map<std::string, ActionHandler> actions_;
+    std::map<std::string, CollectionHandler> collections_;
+    std::map<std::string, VolumeResourceHandler> volume_resources_;
     std::vector<ViewDecorator> decorators_;
     std::vector<ViewsDecorator> views_decorators_;
 
@@ -97,6 +110,14 @@ private:
 ApiResponse error_response(int status, const std::string& message);
 // ErrorKind -> HTTP status: invalid/refused 400, not_found 404, others 500.
 ApiResponse error_response(const Error& error);
+
+// 405 with the Allow header.
+ApiResponse method_not_allowed(const std::string& allowed);
+// A path's non-empty segments.
+std::vector<std::string> split_path(const std::string& path);
+// Compares a presented secret with the expected one in a time that does not depend on where
+// they differ; an empty secret matches nothing.
+bool same_secret(const std::string& presented, const std::string& secret);
 
 // Reads a JSON body: 400 naming the problem if it is not a JSON object or nests deeper than
 // kMaxJsonDepth (api/json_input.hpp: refused before it is parsed).

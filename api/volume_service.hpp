@@ -19,6 +19,8 @@
 namespace volmig {
 
 constexpr uint64_t kGiB = 1ull << 30;
+// Bytes as whole GiB, rounded up (Cinder's sizes).
+constexpr uint64_t gib_rounded_up(uint64_t bytes) { return (bytes + kGiB - 1) / kGiB; }
 
 struct CreateRequest {
     std::string project_id;

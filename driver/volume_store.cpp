@@ -5,8 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <ctime>
 
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/SQLite/Utility.h>
@@ -20,7 +18,7 @@ using namespace Poco::Data::Keywords;
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr unsigned kReaders = 4;  // read connections: more than the cores readers compete for
 
 Error db_error(const std::string& what, const Poco::Exception& e) {
@@ -30,8 +28,9 @@ Error db_error(const std::string& what, const Poco::Exception& e) {
 // Poco binds by reference; a record's fields as lvalues, enums as their stored text.
 struct Row {
     std::string id, name, backend, location, status, created_at, updated_at, metadata, attached_path, project_id, error, description,
-        name_id, migration_status, moved_to;
+        name_id, migration_status, moved_to, volume_type_id, attachments;
     Poco::UInt64 size = 0;
+    int bootable = 0;
 
     VolumeRecord to_record() const {
         VolumeRecord r;
@@ -49,6 +48,9 @@ struct Row {
         r.description = description;
         r.name_id = name_id;
         r.moved_to = moved_to;
+        r.volume_type_id = volume_type_id;
+        r.bootable = bootable != 0;
+        r.attachments = attachments;
         // A stored value this volmig does not know is input like any other: the volume shows as
         // error, saying why, rather than taking down a listing.
         if (auto known = parse_volume_status(status)) {
@@ -87,6 +89,9 @@ struct Row {
         row.name_id = r.name_id;
         row.migration_status = r.migration_status_text();
         row.moved_to = r.moved_to;
+        row.volume_type_id = r.volume_type_id;
+        row.bootable = r.bootable ? 1 : 0;
+        row.attachments = r.attachments;
         row.size = r.size;
         return row;
     }
@@ -109,57 +114,6 @@ Status make_private(const std::string& path) {
 }
 
 }  // namespace
-
-std::string to_string(VolumeStatus status) {
-    switch (status) {
-        case VolumeStatus::creating: return "creating";
-        case VolumeStatus::available: return "available";
-        case VolumeStatus::in_use: return "in-use";
-        case VolumeStatus::deleting: return "deleting";
-        case VolumeStatus::error: return "error";
-        case VolumeStatus::error_deleting: return "error_deleting";
-        case VolumeStatus::extending: return "extending";
-        case VolumeStatus::error_extending: return "error_extending";
-        case VolumeStatus::maintenance: return "maintenance";
-    }
-    return "error";
-}
-
-std::optional<VolumeStatus> parse_volume_status(const std::string& text) {
-    for (VolumeStatus s : {VolumeStatus::creating, VolumeStatus::available, VolumeStatus::in_use, VolumeStatus::deleting, VolumeStatus::error,
-                           VolumeStatus::error_deleting, VolumeStatus::extending, VolumeStatus::error_extending, VolumeStatus::maintenance})
-        if (to_string(s) == text) return s;
-    return std::nullopt;
-}
-
-std::string to_string(VolumeMigrationStatus status) {
-    switch (status) {
-        case VolumeMigrationStatus::none: return "";
-        case VolumeMigrationStatus::starting: return "starting";
-        case VolumeMigrationStatus::migrating: return "migrating";
-        case VolumeMigrationStatus::completing: return "completing";
-        case VolumeMigrationStatus::success: return "success";
-        case VolumeMigrationStatus::error: return "error";
-        case VolumeMigrationStatus::target: return "target";
-    }
-    return "";
-}
-
-std::string VolumeRecord::migration_status_text() const {
-    return migration_status == VolumeMigrationStatus::target ? "target:" + migration_source : to_string(migration_status);
-}
-
-std::string utc_timestamp() {
-    const auto now = std::chrono::system_clock::now();
-    const std::time_t t = std::chrono::system_clock::to_time_t(now);
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
-    std::tm tm {};
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                  tm.tm_min, tm.tm_sec, static_cast<long long>(micros));
-    return buf;
-}
 
 Result<std::unique_ptr<VolumeStore>> VolumeStore::open(const std::string& state_path) {
     struct stat st {};
@@ -343,6 +297,14 @@ Status VolumeStore::migrate() {
             *session_ << "PRAGMA user_version = 1", now;
             session_->commit();
         }
+        if (version < 2) {  // volume types, the bootable flag, attachments
+            session_->begin();
+            *session_ << "ALTER TABLE volumes ADD COLUMN volume_type_id TEXT NOT NULL DEFAULT ''", now;
+            *session_ << "ALTER TABLE volumes ADD COLUMN bootable INTEGER NOT NULL DEFAULT 0", now;
+            *session_ << "ALTER TABLE volumes ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]'", now;
+            *session_ << "PRAGMA user_version = 2", now;
+            session_->commit();
+        }
     } catch (const Poco::Exception& e) {
         if (session_->isTransaction()) session_->rollback();
         return db_error("schema upgrade of " + path_, e);
@@ -415,11 +377,12 @@ Status VolumeStore::Tx::insert(const VolumeRecord& r) {
     if (row.updated_at.empty()) row.updated_at = row.created_at;
     try {
         session_ << "INSERT INTO volumes (id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path,"
-                    " project_id, error, description, name_id, migration_status, moved_to)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " project_id, error, description, name_id, migration_status, moved_to, volume_type_id, bootable, attachments)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             use(row.id), use(row.name), use(row.backend), use(row.size), use(row.location), use(row.status), use(row.created_at),
             use(row.updated_at), use(row.metadata), use(row.attached_path), use(row.project_id), use(row.error), use(row.description),
-            use(row.name_id), use(row.migration_status), use(row.moved_to), now;
+            use(row.name_id), use(row.migration_status), use(row.moved_to), use(row.volume_type_id), use(row.bootable),
+            use(row.attachments), now;
     } catch (const Poco::Exception& e) {
         return db_error("insert volume " + r.id, e);
     }
@@ -433,11 +396,12 @@ Status VolumeStore::Tx::update(const VolumeRecord& r) {
     try {
         Poco::Data::Statement st(session_);
         st << "UPDATE volumes SET name = ?, backend = ?, size = ?, location = ?, status = ?, updated_at = ?, metadata = ?,"
-              " attached_path = ?, project_id = ?, error = ?, description = ?, name_id = ?, migration_status = ?, moved_to = ?"
-              " WHERE id = ?",
+              " attached_path = ?, project_id = ?, error = ?, description = ?, name_id = ?, migration_status = ?, moved_to = ?,"
+              " volume_type_id = ?, bootable = ?, attachments = ? WHERE id = ?",
             use(row.name), use(row.backend), use(row.size), use(row.location), use(row.status), use(row.updated_at),
             use(row.metadata), use(row.attached_path), use(row.project_id), use(row.error), use(row.description), use(row.name_id),
-            use(row.migration_status), use(row.moved_to), use(row.id);
+            use(row.migration_status), use(row.moved_to), use(row.volume_type_id), use(row.bootable), use(row.attachments),
+            use(row.id);
         changed = st.execute();
     } catch (const Poco::Exception& e) {
         return db_error("update volume " + r.id, e);
@@ -463,12 +427,13 @@ Result<std::vector<VolumeRecord>> VolumeStore::query(const std::string& what, co
         Row row;
         Poco::Data::Statement st(reader.session());
         st << "SELECT id, name, backend, size, location, status, created_at, updated_at, metadata, attached_path, project_id, error,"
-              " description, name_id, migration_status, moved_to FROM volumes WHERE "
+              " description, name_id, migration_status, moved_to, volume_type_id, bootable, attachments FROM volumes WHERE "
            << where << " ORDER BY created_at, id";
         for (auto& a : args) st, use(a);
         st, into(row.id), into(row.name), into(row.backend), into(row.size), into(row.location), into(row.status), into(row.created_at),
             into(row.updated_at), into(row.metadata), into(row.attached_path), into(row.project_id), into(row.error), into(row.description),
-            into(row.name_id), into(row.migration_status), into(row.moved_to), range(0, 1);
+            into(row.name_id), into(row.migration_status), into(row.moved_to), into(row.volume_type_id), into(row.bootable),
+            into(row.attachments), range(0, 1);
         while (!st.done()) {
             if (st.execute() == 0) break;
             out.push_back(row.to_record());

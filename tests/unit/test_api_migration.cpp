@@ -598,7 +598,7 @@ TEST_CASE("migration store: a listing's migrations in one query are those each v
     for (int i = 0; i < 5000; ++i) ids.push_back("filler-" + std::to_string(i));  // more than one batch
     auto all = records.shown_for(ids);
     REQUIRE(all.ok());
-    for (const std::string& id : {"v1", "t2", "v3", "nothing"}) {
+    for (const char* id : {"v1", "t2", "v3", "nothing"}) {
         auto one = records.shown_for(id);
         REQUIRE(one.ok());
         CAPTURE(id);

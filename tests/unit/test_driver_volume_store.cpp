@@ -3,8 +3,11 @@
 // refuse writes, and a store reopened on the same file finds every acknowledged record.
 #include <doctest/doctest.h>
 
+#include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Exception.h>
+
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
@@ -190,4 +193,51 @@ TEST_CASE("volume store: with_session writes are durable on return, and with_rea
         return 0;
     });
     CHECK(store->write_counts().flushes == counts.flushes);
+}
+
+TEST_CASE("volume store: a schema 1 database is upgraded in place, its records kept, the new fields at their defaults") {
+    TempDir dir;
+    ::mkdir(dir.file("state").c_str(), 0700);
+    {
+        Poco::Data::SQLite::Connector::registerConnector();
+        Poco::Data::Session old("SQLite", dir.file("state") + "/volmig.sqlite");
+        old << "CREATE TABLE volumes (id TEXT PRIMARY KEY, name TEXT NOT NULL, backend TEXT NOT NULL, size INTEGER NOT NULL,"
+               " location TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+               " metadata TEXT NOT NULL DEFAULT '{}', attached_path TEXT NOT NULL DEFAULT '', project_id TEXT NOT NULL DEFAULT '',"
+               " error TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '', name_id TEXT NOT NULL DEFAULT '',"
+               " migration_status TEXT NOT NULL DEFAULT '', moved_to TEXT NOT NULL DEFAULT '')",
+            now;
+        old << "CREATE TABLE backend_facts (backend TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (backend, key))",
+            now;
+        old << "CREATE TABLE pool_extents (backend TEXT NOT NULL, volume_id TEXT NOT NULL, offset INTEGER NOT NULL,"
+               " length INTEGER NOT NULL, PRIMARY KEY (backend, volume_id))",
+            now;
+        old << "INSERT INTO volumes (id, name, backend, size, location, status, created_at, updated_at, metadata)"
+               " VALUES ('old-1', 'kept', 'thin', 1073741824, 'old-1', 'available', '2026-01-01T00:00:00.000000',"
+               " '2026-01-01T00:00:00.000000', '{\"k\": \"v\"}')",
+            now;
+        old << "PRAGMA user_version = 1", now;
+    }
+    auto store = open_store(dir);
+    auto got = store->get("old-1");
+    REQUIRE(got.ok());
+    REQUIRE(got->has_value());
+    const VolumeRecord& r = **got;
+    CHECK(r.name == "kept");
+    CHECK(r.metadata == "{\"k\": \"v\"}");
+    CHECK(r.status == VolumeStatus::available);
+    CHECK(r.volume_type_id.empty());
+    CHECK_FALSE(r.bootable);
+    CHECK(r.attachments == "[]");
+    VolumeRecord changed = r;
+    changed.volume_type_id = "type-1";
+    changed.bootable = true;
+    changed.attachments = "[{\"id\": \"a\"}]";
+    REQUIRE(store->update(changed).ok());
+    auto again = open_store(dir)->get("old-1");
+    REQUIRE(again.ok());
+    REQUIRE(again->has_value());
+    CHECK((*again)->volume_type_id == "type-1");
+    CHECK((*again)->bootable);
+    CHECK((*again)->attachments == "[{\"id\": \"a\"}]");
 }
