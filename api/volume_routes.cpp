@@ -31,6 +31,12 @@ Result<std::map<std::string, std::string>> metadata_filter(const std::string& te
     return out;
 }
 
+// The recorded attachments (a JSON array, Cinder's shape); anything else reads as none.
+nlohmann::json attachments_view(const VolumeRecord& r) {
+    auto list = nlohmann::json::parse(r.attachments, nullptr, false);
+    return list.is_array() ? list : nlohmann::json::array();
+}
+
 }  // namespace
 
 void RestApi::install_volume_actions() {
@@ -61,15 +67,15 @@ nlohmann::json RestApi::undecorated_view(const VolumeRecord& r, const std::strin
         {"description", r.description.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.description)},
         {"size", gib_rounded_up(r.size)},
         {"status", to_string(r.status)},
-        {"attachments", nlohmann::json::array()},
+        {"attachments", attachments_view(r)},
         {"metadata", metadata},
         {"created_at", r.created_at},
         {"updated_at", r.updated_at},
         {"volume_type", !r.moved_to.empty() ? r.moved_to.substr(r.moved_to.find('@') + 1, r.moved_to.find('#') - r.moved_to.find('@') - 1)
                                              : backend ? backend->volume_backend_name : r.backend},
-        {"volume_type_id", nullptr},
+        {"volume_type_id", r.volume_type_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.volume_type_id)},
         {"availability_zone", "nova"},
-        {"bootable", "false"},
+        {"bootable", r.bootable ? "true" : "false"},
         {"encrypted", false},
         {"multiattach", false},
         {"snapshot_id", nullptr},

@@ -28,14 +28,17 @@ done
 #   util-linux coreutils               losetup, blkdiscard, fallocate, fstrim, dd, sync
 #   e2fsprogs xfsprogs                 filesystems the tests create on loop devices
 #   python3                            the bench, the main job, the conformance suite, scenario tests
-#   python3-cinderclient               the test that standard OpenStack tooling works against volmigd
+#   python3-cinderclient               the tests that standard OpenStack tooling works against volmigd:
+#   python3-openstackclient            cinder, openstack and the openstacksdk, unmodified
+#   python3-openstacksdk
+#   prometheus                         promtool checks the /metrics exposition
 #   curl                               the CLI scenario tests talk HTTP with it
 #   clang                              compiles the fuzz build (libFuzzer is clang's)
 #   libfuzzer-14-dev                   libFuzzer itself, for the fuzz targets (tests/fuzz)
 #   libclang-rt-14-dev                 clang's ASan, UBSan and fuzzer runtimes the fuzz build links
 PACKAGES=(build-essential cmake pkg-config libpoco-dev libsqlite3-dev nlohmann-json3-dev libcurl4-openssl-dev
           libboost-dev doctest-dev libxxhash-dev util-linux coreutils e2fsprogs xfsprogs python3
-          python3-cinderclient curl clang libfuzzer-14-dev libclang-rt-14-dev)
+          python3-cinderclient python3-openstackclient python3-openstacksdk prometheus curl clang libfuzzer-14-dev libclang-rt-14-dev)
 PACKAGES+=(${VOLMIG_EXTRA_PACKAGES:-})
 
 missing=()
