@@ -260,6 +260,13 @@ Status ThickFileDriver::release_attachments(const VolumeRef& v) {
     return success();
 }
 
+Result<std::vector<std::string>> ThickFileDriver::attached_devices(const VolumeRef& v) {
+    auto region = region_of(v.id);
+    if (!region && region.error().kind == ErrorKind::not_found) return std::vector<std::string>{};  // no storage, nothing over it
+    if (!region) return region.take_error();
+    return loops_over(options_.pool_file, region->offset);
+}
+
 Result<VolumeUsage> ThickFileDriver::volume_usage(const VolumeRef& v) {
     auto region = region_of(v.id);
     if (!region) return region.take_error();

@@ -111,6 +111,8 @@ Status ThinFileDriver::release_attachments(const VolumeRef& v) {
     return success();
 }
 
+Result<std::vector<std::string>> ThinFileDriver::attached_devices(const VolumeRef& v) { return loops_over(v.location.value); }
+
 Result<VolumeUsage> ThinFileDriver::volume_usage(const VolumeRef& v) {
     struct stat st {};
     if (::stat(v.location.value.c_str(), &st) != 0) return errno_error("cannot stat volume file " + v.location.value);
