@@ -250,16 +250,6 @@ Result<Attachment> ThickFileDriver::attach(const VolumeRef& v, AttachMode) {
 
 Status ThickFileDriver::detach(const Attachment& a) { return a.created_loop ? detach_loop(a.path) : success(); }
 
-Status ThickFileDriver::release_attachments(const VolumeRef& v) {
-    auto region = region_of(v.id);
-    if (!region) return region.error().kind == ErrorKind::not_found ? success() : Status(region.error());
-    for (const auto& device : loops_over(options_.pool_file, region->offset)) {
-        Status s = detach_loop(device);
-        if (!s.ok()) return s;
-    }
-    return success();
-}
-
 Result<std::vector<std::string>> ThickFileDriver::attached_devices(const VolumeRef& v) {
     auto region = region_of(v.id);
     if (!region && region.error().kind == ErrorKind::not_found) return std::vector<std::string>{};  // no storage, nothing over it
