@@ -274,6 +274,10 @@ Status volume_updatable(const VolumeRecord& v, const std::string& what) {
     if (v.is_forwarding()) return Error{"volume " + v.id + " has moved to " + v.moved_to + ": change " + what + " on that host", ErrorKind::invalid};
     if (v.status == VolumeStatus::maintenance)
         return Error{"volume " + v.id + " is in maintenance (a migration with lock_volume): " + what + " cannot be changed now", ErrorKind::invalid};
+    // Completing, the destination takes over the records as they were read for the hand-over: a
+    // change now could be lost.
+    if (v.migration_status == VolumeMigrationStatus::completing)
+        return Error{"volume " + v.id + " is completing a migration: change " + what + " once it has ended", ErrorKind::invalid};
     return success();
 }
 

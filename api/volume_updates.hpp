@@ -30,8 +30,9 @@ enum class MetadataChange { merge, replace };
 // rule for reserved keys above. Errors are ErrorKind::invalid.
 Status apply_metadata(VolumeRecord& volume, const std::map<std::string, std::string>& wanted, MetadataChange how);
 
-// Whether a volume's records may be changed by a client now (Cinder refuses updates during
-// maintenance; a forwarding record is changed on the volume's new host). `what` names the change.
+// Whether a volume's records may be changed by a client now: not during maintenance (Cinder's
+// rule), nor while a migration completes (the hand-over carries the records as they were), nor
+// on a forwarding record (change them on the volume's new host). `what` names the change.
 Status volume_updatable(const VolumeRecord& volume, const std::string& what);
 
 // Asked inside os-reset_status's transaction before it changes a volume's migration_status:

@@ -219,7 +219,7 @@ TEST_CASE("metadata: GET sends an ETag, a PUT with a stale If-Match is 412 and c
     CHECK(a.view(id)["metadata"] == nlohmann::json{{"a", "1"}, {"z", "26"}});
 }
 
-TEST_CASE("PUT on a volume changes its name, description and metadata and answers the view, bad fields are 400") {
+TEST_CASE("PUT on a volume changes its name, description and metadata and answers the view, bad fields are 400, not in maintenance or completing") {
     Api a;
     const std::string id = a.create({{"size", 1}, {"name", "old"}, {"description", "d0"}, {"metadata", {{"a", "1"}}}});
     const std::string v = "/v3/p/volumes/" + id;
@@ -259,6 +259,12 @@ TEST_CASE("PUT on a volume changes its name, description and metadata and answer
     refused(a, id, a.call("POST", v + "/metadata", nlohmann::json{{"metadata", {{"k", "v"}}}}), 400, "maintenance", locked);
     refused(a, id, a.call("DELETE", v + "/metadata/b"), 400, "maintenance", locked);
     refused(a, id, a.action(id, {{"os-set_bootable", {{"bootable", true}}}}), 400, "maintenance", locked);
+
+    // Nor while a migration completes: the hand-over carries the records as they were read.
+    REQUIRE(a.action(id, {{"os-reset_status", {{"status", "available"}, {"migration_status", "completing"}}}}).status == 202);
+    const VolumeRecord completing = a.record(id);
+    refused(a, id, a.call("PUT", v, nlohmann::json{{"volume", {{"name", "x"}}}}), 400, "completing a migration", completing);
+    refused(a, id, a.call("PUT", v + "/metadata/k", nlohmann::json{{"meta", {{"k", "v"}}}}), 400, "completing a migration", completing);
 }
 
 TEST_CASE("os-set_bootable records the flag, shown as \"true\"/\"false\", Cinder's boolean spellings only") {
