@@ -17,13 +17,6 @@ namespace {
 
 constexpr size_t kMaxMetadataChars = 255;
 
-// Characters (code points) of UTF-8 text: the unit Cinder's 255 counts.
-size_t utf8_chars(const std::string& s) {
-    size_t n = 0;
-    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-    return n;
-}
-
 std::string shown_key(const std::string& key) { return key.size() > 64 ? key.substr(0, 64) + "..." : key; }
 
 Status check_key(const std::string& key, const std::string& field) {
@@ -190,6 +183,12 @@ private:
 };
 
 }  // namespace
+
+size_t utf8_chars(const std::string& text) {
+    size_t n = 0;
+    for (unsigned char c : text) n += (c & 0xC0) != 0x80;  // every byte but continuation bytes starts a character
+    return n;
+}
 
 Result<std::map<std::string, std::string>> metadata_from(const nlohmann::json& value, const std::string& field) {
     if (!value.is_object()) return Error{field + " must be an object of strings, as {\"key\": \"value\"}", ErrorKind::invalid};

@@ -41,21 +41,20 @@ std::optional<bool> cinder_boolean(const nlohmann::json& v) {
 
 // A name or description of PUT: a string (surrounding white space dropped, as Cinder does) or
 // null (cleared); at most 255 characters, UTF-8 without NUL.
-Status text_field(const nlohmann::json& body, const char* key, const char* shown_as, std::optional<std::string>& out) {
+Status text_field(const nlohmann::json& body, const char* key, std::optional<std::string>& out) {
     if (!body.contains(key)) return success();
     const nlohmann::json& v = body[key];
+    const std::string field = std::string("volume.") + key;
     if (v.is_null()) {
         out = std::string();
         return success();
     }
-    if (!v.is_string()) return Error{std::string("volume.") + shown_as + " must be a string or null (got " + json_for_message(v) + ")", ErrorKind::invalid};
+    if (!v.is_string()) return Error{field + " must be a string or null (got " + json_for_message(v) + ")", ErrorKind::invalid};
     std::string s = v.get<std::string>();
-    if (!is_utf8_text(s)) return Error{std::string("volume.") + shown_as + " must be UTF-8 text without NUL characters", ErrorKind::invalid};
+    if (!is_utf8_text(s)) return Error{field + " must be UTF-8 text without NUL characters", ErrorKind::invalid};
     const size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
     s = b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-    size_t chars = 0;
-    for (unsigned char c : s) chars += (c & 0xC0) != 0x80;
-    if (chars > 255) return Error{std::string("volume.") + shown_as + " is longer than 255 characters", ErrorKind::invalid};
+    if (utf8_chars(s) > 255) return Error{field + " is longer than 255 characters", ErrorKind::invalid};
     out = s;
     return success();
 }
@@ -81,10 +80,10 @@ Result<VolumeUpdate> parse_volume_update(const ApiRequest& request) {
             return Error{"unknown field 'volume." + shown(key) + "' (a PUT changes name, description and metadata)", ErrorKind::invalid};
     VolumeUpdate u;
     // As Cinder: name wins over display_name, description over display_description.
-    for (auto [key, as] : {std::pair{"display_name", "display_name"}, std::pair{"name", "name"}})
-        if (Status s = text_field(v, key, as, u.name); !s.ok()) return s.error();
-    for (auto [key, as] : {std::pair{"display_description", "display_description"}, std::pair{"description", "description"}})
-        if (Status s = text_field(v, key, as, u.description); !s.ok()) return s.error();
+    for (const char* key : {"display_name", "name"})
+        if (Status s = text_field(v, key, u.name); !s.ok()) return s.error();
+    for (const char* key : {"display_description", "description"})
+        if (Status s = text_field(v, key, u.description); !s.ok()) return s.error();
     if (v.contains("metadata")) {
         auto m = metadata_from(v["metadata"], "volume.metadata");
         if (!m) return m.take_error();
@@ -106,9 +105,12 @@ const std::set<std::string>& cinder_volume_statuses() {
     return all;
 }
 
+// Cinder's attach_status values os-reset_status takes; volmig derives it from the attachments.
+enum class AttachStatus { attached, detached };
+
 struct ResetRequest {
     std::optional<VolumeStatus> status;
-    std::optional<bool> detached;  // attach_status: detached (true) or attached (false)
+    std::optional<AttachStatus> attach_status;
     std::optional<VolumeMigrationStatus> migration_status;
 };
 
@@ -151,7 +153,7 @@ Result<ResetRequest> parse_reset(const nlohmann::json& args) {
     if (*attach) {
         if (**attach != "attached" && **attach != "detached")
             return Error{"os-reset_status.attach_status must be attached or detached (got '" + shown(**attach) + "')", ErrorKind::invalid};
-        r.detached = **attach == "detached";
+        r.attach_status = **attach == "detached" ? AttachStatus::detached : AttachStatus::attached;
     }
     if (*migration) {
         static const std::pair<const char*, VolumeMigrationStatus> kAllowed[] = {
@@ -228,8 +230,9 @@ public:
                 return Error{"volume " + id + " has moved to " + v.moved_to + ": reset its status on that host", ErrorKind::invalid};
             if (req->migration_status && guard_)
                 if (Status allowed = guard_(v); !allowed.ok()) return allowed;
-            const bool attached_after = has_attachments(v) && !(req->detached && *req->detached);
-            if (req->detached && !*req->detached && !has_attachments(v))
+            const bool detach = req->attach_status == AttachStatus::detached;
+            const bool attached_after = has_attachments(v) && !detach;
+            if (req->attach_status == AttachStatus::attached && !has_attachments(v))
                 return Error{"os-reset_status cannot set attach_status attached: volume " + id +
                                  " has no attachments (volmig derives it from them)",
                              ErrorKind::invalid};
@@ -239,7 +242,7 @@ public:
                 changes.push_back("status " + to_string(v.status) + " -> " + to_string(*req->status));
                 v.status = *req->status;
             }
-            if (req->detached && *req->detached && has_attachments(v)) {
+            if (detach && has_attachments(v)) {
                 changes.push_back("attachments " + shown(v.attachments) + " -> none (detached)");
                 v.attachments = "[]";
             }

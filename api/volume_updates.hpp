@@ -25,6 +25,9 @@ constexpr const char* kReservedMetadataPrefix = "volmig:";
 // of at most 255, UTF-8 without NUL. `field` names the object in messages ("metadata").
 Result<std::map<std::string, std::string>> metadata_from(const nlohmann::json& value, const std::string& field);
 
+// Characters (code points) of UTF-8 text: the unit of Cinder's 255-character bounds.
+size_t utf8_chars(const std::string& text);
+
 enum class MetadataChange { merge, replace };
 // Applies `wanted` to a volume's stored metadata (JSON text), merging or replacing, under the
 // rule for reserved keys above. Errors are ErrorKind::invalid.
