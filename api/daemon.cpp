@@ -1,5 +1,7 @@
 #include "api/daemon.hpp"
 
+#include "api/volume_updates.hpp"
+
 namespace volmig {
 
 Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, std::function<void(const std::string&)> log) {
@@ -50,6 +52,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     if (!schema.ok()) return schema.error();
     d->migrations_->install(*d->api_, *d->server_);
     d->attachments_->install(*d->api_);
+    install_volume_updates(*d->api_, *d->service_, log,
+                           [migrations = d->migrations_.get()](const VolumeRecord& v) { return migrations->refuse_reset_during_migration(v); });
     d->migrations_->resume_after_restart();
     Status listening = d->server_->start(d->config_.listen, d->config_.port);
     if (!listening.ok()) return listening.error();

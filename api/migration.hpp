@@ -79,6 +79,12 @@ public:
     // Registers the actions, the stream route, the view decorator and the delete guard.
     void install(RestApi& api, HttpServer& server);
 
+    // For os-reset_status of a volume's migration_status (api/volume_updates.hpp): an error
+    // naming the migration when an unfinished migration on this daemon still drives the volume
+    // (as its source, its local destination or a stream's target), so that a reset never leaves
+    // the job and the record disagreeing. Run inside the reset's transaction.
+    Status refuse_reset_during_migration(const VolumeRecord& volume);
+
     // For views: the migration that moved (or is filling) a volume, as JSON (null when none).
     nlohmann::json migration_view(const std::string& volume_id);
     nlohmann::json migration_view(const MigrationRecord& m);

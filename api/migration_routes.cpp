@@ -83,6 +83,27 @@ ApiResponse MigrationService::plan_preview(const std::string& volume_id, const n
     return ok_response({{"plan", migration_plan_to_json(*plan)}});
 }
 
+Status MigrationService::refuse_reset_during_migration(const VolumeRecord& volume) {
+    for (MigrationRole role : {MigrationRole::source, MigrationRole::target}) {
+        auto unfinished = store_.unfinished(role);
+        if (!unfinished) return unfinished.error();
+        for (const MigrationRecord& m : *unfinished) {
+            const bool drives = m.destination_volume_id == volume.id || (role == MigrationRole::source && m.volume_id == volume.id);
+            if (!drives) continue;
+            const std::string way_out =
+                m.state == MigrationState::awaiting_completion
+                    ? "end it with os-migrate_volume_completion (error = true abandons it and keeps the source)"
+                    : role == MigrationRole::target ? "it ends when its source completes or rolls it back"
+                                                    : "wait for it to end: it completes or rolls back on its own";
+            return Error{"volume " + volume.id + " is in migration " + m.id + " (" + to_string(role) + ", " + to_string(m.state) +
+                             ") on this daemon: " + way_out +
+                             "; os-reset_status changes records only and would leave that migration and the volume disagreeing",
+                         ErrorKind::invalid};
+        }
+    }
+    return success();
+}
+
 void MigrationService::install(RestApi& api, HttpServer& server) {
     api.add_action("os-migrate_volume", [this](const ApiRequest&, const std::string&, const std::string& id, const nlohmann::json& args) {
         if (!args.is_object()) return error_response(400, "os-migrate_volume takes an object: {\"host\": \"HOST@BACKEND#POOL\"}");

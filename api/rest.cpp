@@ -39,6 +39,7 @@ const char* fault_name(int status) {
         case 405: return "badMethod";
         case 406: return "notAcceptable";
         case 409: return "conflictingRequest";
+        case 412: return "preconditionFailed";
         case 413: return "overLimit";
         case 415: return "badMediaType";
         case 501: return "notImplemented";

@@ -50,6 +50,8 @@ using CollectionHandler =
 // that exists; `rest` is the path after NAME.
 using VolumeResourceHandler = std::function<ApiResponse(const ApiRequest&, const std::string& project_id, const std::string& volume_id,
                                                         const std::vector<std::string>& rest)>;
+// PUT /v3/{project_id}/volumes/ID: called only for a volume that exists.
+using VolumeUpdateHandler = std::function<ApiResponse(const ApiRequest&, const std::string& project_id, const std::string& volume_id)>;
 using ViewDecorator = std::function<void(const VolumeRecord&, nlohmann::json& view)>;
 // Adds fields to many views at once, views[i] being records[i]'s: a listing's views, or one
 // volume's (a list of one). A decorator that reads the database makes one query for a whole
@@ -75,6 +77,7 @@ public:
     void add_action(const std::string& name, ActionHandler handler) { actions_[name] = std::move(handler); }
     void add_collection(const std::string& name, CollectionHandler handler) { collections_[name] = std::move(handler); }
     void add_volume_resource(const std::string& name, VolumeResourceHandler handler) { volume_resources_[name] = std::move(handler); }
+    void set_volume_update(VolumeUpdateHandler handler) { volume_update_ = std::move(handler); }
     void add_view_decorator(ViewDecorator decorator) { decorators_.push_back(std::move(decorator)); }
     void add_views_decorator(ViewsDecorator decorator) { views_decorators_.push_back(std::move(decorator)); }
 
@@ -100,6 +103,7 @@ private:
     std::map<std::string, ActionHandler> actions_;
     std::map<std::string, CollectionHandler> collections_;
     std::map<std::string, VolumeResourceHandler> volume_resources_;
+    VolumeUpdateHandler volume_update_;
     std::vector<ViewDecorator> decorators_;
     std::vector<ViewsDecorator> views_decorators_;
 

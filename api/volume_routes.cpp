@@ -192,7 +192,12 @@ ApiResponse RestApi::volumes(const ApiRequest& request, const std::string& proje
             resp.body = nullptr;
             return resp;
         }
-        return method_not_allowed("GET, DELETE");
+        if (request.method == "PUT" && volume_update_) {
+            auto exists = service_.get(id);
+            if (!exists) return error_response(exists.error());
+            return volume_update_(request, project_id, id);
+        }
+        return method_not_allowed(volume_update_ ? "GET, PUT, DELETE" : "GET, DELETE");
     }
     if (rest.size() == 2 && rest[1] == "action") {
         if (request.method != "POST") return method_not_allowed("POST");

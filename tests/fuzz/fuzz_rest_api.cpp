@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "api/rest.hpp"
+#include "api/volume_updates.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 #include "tests/support/service_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -48,7 +49,8 @@ struct Daemon {
     Metrics metrics;
     RestApi api;
 
-    Daemon() : parts(ini(dir)), api(*parts.volumes, metrics, nullptr) {}
+    // With the routes that change a volume's records (metadata, PUT, os-set_bootable, os-reset_status).
+    Daemon() : parts(ini(dir)), api(*parts.volumes, metrics, nullptr) { install_volume_updates(api, *parts.volumes, nullptr, nullptr); }
     static std::string ini(const test::TempDir& dir) {
         return "[DEFAULT]\nhost = host-a\nauth_strategy = token\nauth_token = " +
                std::string(kToken) + "\nstate_path = " + dir.file("state") +

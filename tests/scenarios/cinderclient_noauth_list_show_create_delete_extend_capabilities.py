@@ -12,32 +12,10 @@ import time
 from volmig_lab import GiB
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from openstack_clients import props, table
 from scenario_support import check, run_scenario
 
 PROJECT = "p"
-
-
-def table(text):
-    """Rows of cinderclient's prettytable output, as lists of stripped cells."""
-    rows = []
-    for line in text.splitlines():
-        if line.startswith("|"):
-            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
-    return rows
-
-
-def props(text):
-    """A 'Property | Value' table as a dict (continuation rows are appended)."""
-    out, last = {}, None
-    for row in table(text):
-        if len(row) != 2 or row[0] in ("Property", "Volume stats", "Backend properties"):
-            continue
-        if row[0]:
-            last = row[0]
-            out[last] = row[1]
-        elif last:
-            out[last] += "\n" + row[1]
-    return out
 
 
 def main(lab):

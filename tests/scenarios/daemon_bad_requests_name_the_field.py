@@ -107,7 +107,9 @@ def main(lab):
     refused(d, "extend an unknown id", "POST", f"/v3/volumes/{ghost}/action", 404, [ghost], body={"os-extend": {"new_size": 3}})
     refused(d, "list with a bad limit", "GET", "/v3/volumes?limit=ten", 400, ["limit"])
     refused(d, "list with an unknown marker", "GET", f"/v3/volumes?marker={ghost}", 400, ["marker"])
-    refused(d, "PUT on a volume", "PUT", f"/v3/volumes/{kid}", 405, ["GET, DELETE"], body={})
+    refused(d, "PUT on a volume: an unknown field", "PUT", f"/v3/volumes/{kid}", 400, ["volume.size"], body={"volume": {"size": 5}})
+    refused(d, "PUT on a volume: no volume object", "PUT", f"/v3/volumes/{kid}", 400, ["\"volume\" object"], body={})
+    refused(d, "POST on a volume", "POST", f"/v3/volumes/{kid}", 405, ["GET, PUT, DELETE"], body={})
     refused(d, "unknown collection", "GET", "/v3/p1/snapshots", 404, ["snapshots"])
 
     # Nothing was created or changed.
