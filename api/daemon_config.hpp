@@ -5,7 +5,8 @@
 //   host = host-a                 this daemon's host name in host@backend#pool
 //   listen = 127.0.0.1            address to bind
 //   port = 8776                   Cinder's port
-//   auth_strategy = token|noauth  token: every request but GET / needs X-Auth-Token = auth_token
+//   auth_strategy = token|noauth  token: every request but GET of /, /v3, /v3/ needs auth_token (X-Auth-Token
+//                                 or Authorization: Bearer)
 //   auth_token = ...
 //   reader_token = ...            optional: a second token that may only GET listings, shows,
 //                                 pools, services, capabilities, zones, limits, quotas, types
