@@ -206,7 +206,7 @@ std::optional<ApiResponse> RestApi::authorize(const ApiRequest& head) const {
     }
     if (log_)
         log_(std::string("authentication failed: ") +
-             (token.empty()                           ? "no X-Auth-Token or Authorization: Bearer"
+             (token.empty()                           ? "no X-Auth-Token"
               : head.header("x-auth-token").empty() ? "wrong Authorization: Bearer token"
                                                       : "wrong X-Auth-Token") +
              " for " + printable(head.method) + " " + printable(head.path));
