@@ -23,10 +23,13 @@
 //  - before each reset, every volume the listing shows can be shown by its id.
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "api/backend_services.hpp"
+#include "api/ops_routes.hpp"
 #include "api/rest.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 #include "tests/support/service_fixture.hpp"
@@ -47,11 +50,17 @@ struct Daemon {
     test::ServiceParts parts;
     Metrics metrics;
     RestApi api;
+    BackendServices services;  // os-services, and the admission of creates
 
-    Daemon() : parts(ini(dir)), api(*parts.volumes, metrics, nullptr) {}
+    Daemon() : parts(ini(dir)), api(*parts.volumes, metrics, nullptr), services(*parts.volumes) {
+        if (!services.initialize().ok()) std::abort();
+        services.install(api);
+        install_pool_routes(api, *parts.volumes);
+        install_usage_routes(api, *parts.volumes);
+    }
     static std::string ini(const test::TempDir& dir) {
         return "[DEFAULT]\nhost = host-a\nauth_strategy = token\nauth_token = " +
-               std::string(kToken) + "\nstate_path = " + dir.file("state") +
+               std::string(kToken) + "\nreader_token = r3ader\nstate_path = " + dir.file("state") +
                "\nenabled_backends = thin, other\n" +
                "[thin]\nvolume_driver = thin_file\npool_path = " + dir.file("thin") +
                "\npool_size = 10G\nmax_over_subscription_ratio = 2\n" +
