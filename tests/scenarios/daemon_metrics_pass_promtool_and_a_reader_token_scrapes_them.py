@@ -3,7 +3,8 @@
 401, a 403), passes `promtool check metrics` (Debian's prometheus package): every metric has
 HELP and TYPE. A Prometheus-style scrape (Authorization: Bearer <reader_token>, Prometheus's
 Accept header) gets it; the reader token also reads listings, pools and services, and is
-refused with 403 on POST, PUT and DELETE, changing nothing."""
+refused with 403 on POST, PUT and DELETE, changing nothing. A reader_token equal to auth_token,
+or set but empty, stops volmigd at start-up."""
 import json
 import os
 import shutil
@@ -74,6 +75,16 @@ def main(lab):
     check(status == 401, f"/metrics without a token answered {status}")
     status, _, _ = http("GET", d.url + "/metrics", headers={"Authorization": "Bearer wrong"})
     check(status == 401, f"/metrics with a wrong Bearer token answered {status}")
+
+    # A reader_token equal to auth_token, or set but empty, stops the daemon at start-up.
+    for host, reader, says in (("host-same", TOKEN, "must differ from auth_token"), ("host-empty", "", "is set but empty")):
+        bad = lab.daemon(host, backends={"thin": {"volume_driver": "thin_file"}}, auth_token=TOKEN,
+                         extra_defaults={"reader_token": reader}, start=False)
+        try:
+            bad.start()
+            check(False, f"volmigd started with reader_token {reader!r}")
+        except RuntimeError as e:
+            check(says in str(e) and "reader_token" in str(e), f"volmigd with reader_token {reader!r} said: {e}")
 
 
 if __name__ == "__main__":
