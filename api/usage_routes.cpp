@@ -17,13 +17,16 @@ struct Usage {
     uint64_t gigabytes = 0;
 };
 
-// The volumes held here (not forwarding records) of `project`, or of every project when empty.
+// The volumes held here of `project`, or of every project when empty: not forwarding records
+// (the volume is elsewhere), nor a migration's destination volumes (as Cinder's temporary
+// volumes, they are the migrating volume's, not one more).
 Result<Usage> usage_of(VolumeService& volumes, const std::string& project) {
     auto records = volumes.store().list();
     if (!records) return records.take_error();
     Usage u;
     for (const auto& r : *records) {
-        if (r.is_forwarding() || (!project.empty() && r.project_id != project)) continue;
+        if (r.is_forwarding() || r.migration_status == VolumeMigrationStatus::target) continue;
+        if (!project.empty() && r.project_id != project) continue;
         ++u.volumes;
         u.gigabytes += gib_rounded_up(r.size);
     }

@@ -415,9 +415,18 @@ TEST_CASE("ops limits: used volumes and GiB from the records, maxTotalVolumeGiga
     CHECK(absolute["maxTotalSnapshots"] == -1);
     CHECK(absolute["maxTotalBackups"] == -1);
     CHECK(absolute["totalSnapshotsUsed"] == 0);
+    // A migration's destination volume is not one more volume of the project.
+    const std::string target = o.create(R"({"volume": {"size": 5}})");
+    CHECK(o.call("GET", "/v3/p/limits").body["limits"]["absolute"]["totalVolumesUsed"] == 3);
+    REQUIRE(o.service.store().modify(target, [](VolumeRecord& v) {
+        v.migration_status = VolumeMigrationStatus::target;
+        return success();
+    }).ok());
+    CHECK(o.call("GET", "/v3/p/limits").body["limits"]["absolute"]["totalVolumesUsed"] == 2);
+    CHECK(o.call("GET", "/v3/p/os-quota-sets/p?usage=true").body["quota_set"]["gigabytes"]["in_use"] == 3);
     // Another project by ?tenant_id= (cinderclient's absolute-limits TENANT); every project without one.
     CHECK(o.call("GET", "/v3/p/limits?tenant_id=other").body["limits"]["absolute"]["totalGigabytesUsed"] == 4);
-    CHECK(o.call("GET", "/v3/limits").body["limits"]["absolute"]["totalVolumesUsed"] == 3);
+    CHECK(o.call("GET", "/v3/limits").body["limits"]["absolute"]["totalVolumesUsed"] == 3);  // the target left out
     CHECK(o.call("GET", "/v3/p/limits?colour=red").status == 400);
     CHECK(o.call("POST", "/v3/p/limits", "{}").status == 405);
     CHECK(o.call("GET", "/v3/p/limits/x").status == 404);
