@@ -71,7 +71,7 @@ std::map<std::string, std::string> bearer(const std::string& t) { return {{"auth
 
 // ------------------------------------------------------------------------------------- auth
 
-TEST_CASE("ops auth: the version documents /, /v3 and /v3/ need no token; everything else does") {
+TEST_CASE("ops auth: the version documents /, /v3 and /v3/ need no token, and everything else does") {
     Ops o(kTokenDefaults);
     CHECK(o.call("GET", "/").status == 300);
     auto v3 = o.call("GET", "/v3");
@@ -88,7 +88,7 @@ TEST_CASE("ops auth: the version documents /, /v3 and /v3/ need no token; everyt
     CHECK(message_of(refused).find("X-Auth-Token") != std::string::npos);
 }
 
-TEST_CASE("ops auth: Authorization: Bearer <token> is accepted like X-Auth-Token; other schemes and wrong tokens are 401") {
+TEST_CASE("ops auth: Authorization: Bearer <token> is accepted like X-Auth-Token, and other schemes and wrong tokens are 401") {
     Ops o(kTokenDefaults);
     CHECK(o.call("GET", "/v3/p/volumes", "", bearer(kToken)).status == 200);
     CHECK(o.call("GET", "/v3/p/volumes", "", {{"authorization", std::string("bearer ") + kToken}}).status == 200);
@@ -102,7 +102,7 @@ TEST_CASE("ops auth: Authorization: Bearer <token> is accepted like X-Auth-Token
     CHECK(o.call("GET", "/v3/p/volumes", "", {{"x-auth-token", "wrong"}, {"authorization", std::string("Bearer ") + kToken}}).status == 401);
 }
 
-TEST_CASE("ops auth: the reader_token may GET listings, shows, pools, services, zones, limits, quotas, capabilities, metrics; nothing else") {
+TEST_CASE("ops auth: the reader_token may GET listings, shows, pools, services, zones, limits, quotas, capabilities, metrics, and nothing else") {
     Ops o(kTokenDefaults);
     const std::string id = [&] {
         auto r = o.call("POST", "/v3/p/volumes", R"({"volume": {"size": 1}})", token(kToken));
@@ -143,7 +143,7 @@ TEST_CASE("ops auth: the reader_token may GET listings, shows, pools, services, 
     CHECK(o.call("GET", "/v3/p/os-services", "", token(kToken)).body["services"][0]["status"] == "enabled");
 }
 
-TEST_CASE("ops config: reader_token set but empty, or equal to auth_token, is refused; storage_availability_zone is read") {
+TEST_CASE("ops config: reader_token set but empty, or equal to auth_token, is refused, and storage_availability_zone is read") {
     TempDir dir;
     auto config_of = [&](const std::string& defaults) {
         auto file = ConfigFile::parse(ops_ini(dir, defaults), "test.conf");
@@ -170,7 +170,7 @@ TEST_CASE("ops config: reader_token set but empty, or equal to auth_token, is re
 
 // ------------------------------------------------------------------------------------ pools
 
-TEST_CASE("ops pools: one pool per backend named as the volumes' hosts; detail has Cinder's capability keys from live facts") {
+TEST_CASE("ops pools: one pool per backend named as the volumes' hosts, and detail has Cinder's capability keys from live facts") {
     Ops o;
     const std::string id = o.create(R"({"volume": {"size": 2, "volume_type": "small"}})");
     auto plain = o.call("GET", "/v3/p/scheduler-stats/get_pools");
@@ -241,7 +241,7 @@ TEST_CASE("ops pools: a bad detail, an unknown query parameter, another method o
 
 // --------------------------------------------------------------------------------- services
 
-TEST_CASE("ops services: one cinder-volume service per backend with Cinder's keys; host and binary filter as Cinder's") {
+TEST_CASE("ops services: one cinder-volume service per backend with Cinder's keys, and host and binary filter as Cinder's") {
     Ops o;
     auto r = o.call("GET", "/v3/p/os-services");
     REQUIRE(r.status == 200);
@@ -270,7 +270,7 @@ TEST_CASE("ops services: one cinder-volume service per backend with Cinder's key
     CHECK(o.call("POST", "/v3/p/os-services", "{}").status == 405);
 }
 
-TEST_CASE("ops services: disable-log-reason refuses new volumes on the backend with the reason, persisted; enable lets them in again") {
+TEST_CASE("ops services: disable-log-reason refuses new volumes on the backend with the reason, persisted, and enable lets them in again") {
     Ops o;
     auto r = o.call("PUT", "/v3/p/os-services/disable-log-reason",
                     R"({"host": "host-o@small", "binary": "cinder-volume", "disabled_reason": "disk swap"})");
@@ -337,7 +337,7 @@ TEST_CASE("ops services: a migration onto a disabled backend of this daemon is r
     CHECK(v["status"] == "available");
 }
 
-TEST_CASE("ops services: bodies are validated as Cinder's schema; an unknown host or binary is 404") {
+TEST_CASE("ops services: bodies are validated as Cinder's schema, and an unknown host or binary is 404") {
     Ops o;
     struct Case {
         std::string path, body;
@@ -383,7 +383,7 @@ TEST_CASE("ops services: bodies are validated as Cinder's schema; an unknown hos
 
 // ------------------------------------------------------------------- zones, limits, quotas
 
-TEST_CASE("ops zones: os-availability-zone shows the configured zone; volumes show it; a create naming another zone is 400") {
+TEST_CASE("ops zones: os-availability-zone shows the configured zone, and volumes show it, and a create naming another zone is 400") {
     Ops o("auth_strategy = noauth\nstorage_availability_zone = az-lab\n");
     auto zones = o.call("GET", "/v3/p/os-availability-zone");
     REQUIRE(zones.status == 200);
@@ -432,7 +432,7 @@ TEST_CASE("ops limits: used volumes and GiB from the records, maxTotalVolumeGiga
     CHECK(o.call("GET", "/v3/p/limits/x").status == 404);
 }
 
-TEST_CASE("ops quotas: read-only quota sets with real usage and -1 limits; PUT and DELETE say volmig enforces no quotas") {
+TEST_CASE("ops quotas: read-only quota sets with real usage and -1 limits, and PUT and DELETE say volmig enforces no quotas") {
     Ops o;
     o.create(R"({"volume": {"size": 2}})");
     auto plain = o.call("GET", "/v3/p/os-quota-sets/p?usage=False");
