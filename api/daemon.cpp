@@ -1,6 +1,7 @@
 #include "api/daemon.hpp"
 
 #include "api/volume_updates.hpp"
+#include "api/ops_routes.hpp"
 
 namespace volmig {
 
@@ -31,7 +32,12 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     d->service_->reconcile_after_restart();
     d->attachments_->reconcile_after_restart();
     d->metrics_ = std::make_unique<Metrics>();
-    d->metrics_->add_gauges([daemon = d.get()](auto emit) {
+    d->metrics_->add_gauges(
+        {{"volmig_volumes", "Volume records held by a backend (forwarding records of volumes that moved away included)."},
+         {"volmig_pool_allocated_bytes", "Bytes of a backend's pool actually consumed by volumes."},
+         {"volmig_pool_capacity_bytes", "Bytes a backend's pool can hold."},
+         {"volmig_pool_provisioned_bytes", "Sum of the sizes of a backend's volumes."}},
+        [daemon = d.get()](auto emit) {
         for (const auto& b : daemon->backends_->all()) {
             const std::string labels = "backend=\"" + b->name + "\"";
             auto records = daemon->store_->list(b->name);
@@ -54,6 +60,12 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     d->attachments_->install(*d->api_);
     install_volume_updates(*d->api_, *d->service_, log,
                            [migrations = d->migrations_.get()](const VolumeRecord& v) { return migrations->refuse_reset_during_migration(v); });
+    d->services_ = std::make_unique<BackendServices>(*d->service_);
+    Status services = d->services_->initialize();
+    if (!services.ok()) return services.error();
+    d->services_->install(*d->api_);
+    install_pool_routes(*d->api_, *d->service_);
+    install_usage_routes(*d->api_, *d->service_);
     d->migrations_->resume_after_restart();
     Status listening = d->server_->start(d->config_.listen, d->config_.port);
     if (!listening.ok()) return listening.error();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "api/attachments.hpp"
+#include "api/backend_services.hpp"
 #include "api/daemon_config.hpp"
 #include "api/metrics.hpp"
 #include "api/migration.hpp"
@@ -42,6 +43,7 @@ private:
     std::unique_ptr<Peers> peers_;
     std::unique_ptr<RestApi> api_;
     std::unique_ptr<MigrationService> migrations_;
+    std::unique_ptr<BackendServices> services_;  // os-services and the admission of new volumes
     std::unique_ptr<HttpServer> server_;
     bool stopped_ = false;
 };

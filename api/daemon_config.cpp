@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace volmig {
 
 namespace {
@@ -45,7 +47,7 @@ Result<HttpLimits> read_http_limits(const ConfigSection& d) {
 
 Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     const ConfigSection& d = file.section("DEFAULT");
-    Status known = d.only({"host", "listen", "port", "auth_strategy", "auth_token", "state_path", "enabled_backends", "http_threads",
+    Status known = d.only({"host", "listen", "port", "auth_strategy", "auth_token", "reader_token", "storage_availability_zone", "state_path", "enabled_backends", "http_threads",
                            "migration_workers", "volume_copy_bps_limit", "peer_timeout", "forwarding_check_interval",
                            "cleanup_retry_interval", "max_connections_per_client", "max_request_body_size", "max_header_size",
                            "client_socket_timeout", "client_keepalive_timeout", "stream_socket_timeout"});
@@ -66,6 +68,17 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     c.auth_token = d.string("auth_token", "");
     if (!c.noauth && c.auth_token.empty())
         return Error{"[DEFAULT] auth_token is required unless auth_strategy = noauth (" + file.origin() + ")", ErrorKind::invalid};
+    if (d.has("reader_token")) {
+        c.reader_token = d.string("reader_token", "");
+        if (c.reader_token.empty())
+            return Error{d.where("reader_token") + ": is set but empty: give the monitoring token, or remove the key", ErrorKind::invalid};
+        if (c.reader_token == c.auth_token)
+            return Error{d.where("reader_token") + ": must differ from auth_token (the reader token may only read)", ErrorKind::invalid};
+    }
+    c.availability_zone = d.string("storage_availability_zone", "nova");
+    if (c.availability_zone.empty() || c.availability_zone.size() > 255 ||
+        std::any_of(c.availability_zone.begin(), c.availability_zone.end(), [](unsigned char ch) { return ch < 0x20 || ch == 0x7f; }))
+        return Error{d.where("storage_availability_zone") + ": must be 1 to 255 printable characters", ErrorKind::invalid};
     auto state = d.required("state_path");
     if (!state) return state.take_error();
     c.state_path = *state;

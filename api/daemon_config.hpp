@@ -5,8 +5,13 @@
 //   host = host-a                 this daemon's host name in host@backend#pool
 //   listen = 127.0.0.1            address to bind
 //   port = 8776                   Cinder's port
-//   auth_strategy = token|noauth  token: every request but GET / needs X-Auth-Token = auth_token
+//   auth_strategy = token|noauth  token: every request but GET of /, /v3, /v3/ needs auth_token (X-Auth-Token
+//                                 or Authorization: Bearer)
 //   auth_token = ...
+//   reader_token = ...            optional: a second token that may only GET listings, shows,
+//                                 pools, services, capabilities, zones, limits, quotas, types
+//                                 and /metrics (monitoring); not empty, not auth_token
+//   storage_availability_zone = nova  the zone of every backend and volume (Cinder's option)
 //   state_path = /var/lib/volmig  directory of the SQLite database
 //   enabled_backends = a, b
 //   volume_copy_bps_limit = 0     throttle migration copies (bytes/s, suffixes allowed; 0 = off)
@@ -50,6 +55,8 @@ struct DaemonConfig {
     uint16_t port = 8776;
     bool noauth = false;
     std::string auth_token;
+    std::string reader_token;  // empty: none
+    std::string availability_zone = "nova";  // storage_availability_zone
     std::string state_path;
     std::map<std::string, std::string> peers;  // host name -> base URL (no trailing slash)
     HttpLimits http;

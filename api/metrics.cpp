@@ -44,7 +44,12 @@ std::string Metrics::render() {
         gauges_([&](const std::string& name, const std::string& labels, double value) {
             by_name[name] << name << "{" << labels << "} " << static_cast<uint64_t>(value) << "\n";
         });
-        for (auto& [name, lines] : by_name) out << "# TYPE " << name << " gauge\n" << lines.str();
+        for (auto& [name, lines] : by_name) {
+            const auto help = gauge_help_.find(name);
+            out << "# HELP " << name << " " << (help == gauge_help_.end() ? "A volmig gauge (undocumented)." : help->second)
+                << "\n# TYPE " << name << " gauge\n"
+                << lines.str();
+        }
     }
     return out.str();
 }

@@ -29,9 +29,15 @@ public:
     void copy_started() { ++copies_running_; }
     void copy_finished() { --copies_running_; }
 
-    // Gauges computed when scraped: (name, labels) -> value, e.g. volumes per backend.
+    // Gauges computed when scraped: (name, labels) -> value, e.g. volumes per backend. `help`
+    // gives each name the source emits its HELP text (a name missing from it is shown with a HELP
+    // that says it is undocumented): every metric /metrics shows has HELP and TYPE, as
+    // `promtool check metrics` wants.
     using GaugeSource = std::function<void(std::function<void(const std::string& name, const std::string& labels, double value)>)>;
-    void add_gauges(GaugeSource source) { gauges_ = std::move(source); }
+    void add_gauges(std::map<std::string, std::string> help, GaugeSource source) {
+        gauge_help_ = std::move(help);
+        gauges_ = std::move(source);
+    }
 
     std::string render();
 
@@ -44,6 +50,7 @@ private:
     std::atomic<int64_t> connections_open_{0};
     std::atomic<uint64_t> refused_per_client_{0};
     std::atomic<uint64_t> refused_server_full_{0};
+    std::map<std::string, std::string> gauge_help_;
     GaugeSource gauges_;
 };
 

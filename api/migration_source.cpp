@@ -80,6 +80,7 @@ Result<MigrationRecord> MigrationService::start(const MigrateRequest& req) {
     if (peers_.is_local(spec->host)) {
         auto local = volumes_.local_backend(spec->host + "@" + spec->backend + (spec->pool.empty() ? "" : "#" + spec->pool));
         if (!local) return local.error().with_kind(ErrorKind::invalid);
+        if (Status admitted = volumes_.admits(**local); !admitted.ok()) return admitted.error().with_kind(ErrorKind::invalid);
     } else if (auto base = peers_.base_url(spec->host); !base) {
         return base.error().with_kind(ErrorKind::invalid);
     }

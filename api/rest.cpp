@@ -156,16 +156,62 @@ ApiResponse RestApi::handle(const ApiRequest& request) {
     return response;
 }
 
+namespace {
+
+// The token a request presents: X-Auth-Token (Cinder's clients), else "Authorization: Bearer
+// <token>" (what Prometheus and other scrapers send).
+std::string presented_token(const ApiRequest& head) {
+    const std::string token = head.header("x-auth-token");
+    if (!token.empty()) return token;
+    const std::string authorization = head.header("authorization");
+    if (authorization.size() < 7) return "";
+    std::string scheme = authorization.substr(0, 7);
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (scheme != "bearer ") return "";
+    const size_t start = authorization.find_first_not_of(' ', 7);
+    return start == std::string::npos ? "" : authorization.substr(start);
+}
+
+}  // namespace
+
+bool RestApi::reader_may(const ApiRequest& head) const {
+    if (head.method != "GET") return false;
+    const auto parts = split_path(head.path);
+    if (parts.size() == 1 && parts[0] == "metrics") return true;
+    if (parts.size() < 2 || parts[0] != "v3") return false;
+    static const std::set<std::string> readable{"volumes", "capabilities", "scheduler-stats", "os-services", "os-availability-zone",
+                                                "limits", "os-quota-sets", "types"};
+    const std::string& collection = is_collection(parts[1]) || parts.size() < 3 ? parts[1] : parts[2];
+    return readable.count(collection) > 0;
+}
+
+bool RestApi::is_collection(const std::string& segment) const {
+    return segment == "volumes" || segment == "capabilities" || collections_.count(segment) > 0;
+}
+
 std::optional<ApiResponse> RestApi::authorize(const ApiRequest& head) const {
     const DaemonConfig& config = service_.config();
     if (config.noauth) return std::nullopt;
-    if (head.method == "GET" && split_path(head.path).empty()) return std::nullopt;  // the versions document
-    const std::string token = head.header("x-auth-token");
+    // The version documents (/, /v3, /v3/), as Cinder serves them: a client discovers the API
+    // before it authenticates, so that a wrong token is a 401 on its first real call.
+    const auto parts = split_path(head.path);
+    if (head.method == "GET" && (parts.empty() || (parts.size() == 1 && parts[0] == "v3"))) return std::nullopt;
+    const std::string token = presented_token(head);
     if (same_secret(token, config.auth_token)) return std::nullopt;
+    if (same_secret(token, config.reader_token)) {
+        if (reader_may(head)) return std::nullopt;
+        if (log_) log_("reader token refused for " + printable(head.method) + " " + printable(head.path));
+        return error_response(403, "the reader_token may only GET listings, shows, pools, services, capabilities, availability zones, "
+                                   "limits, quotas, types and /metrics: " +
+                                       printable(head.method) + " " + printable(head.path) + " needs the auth_token");
+    }
     if (log_)
-        log_(std::string("authentication failed: ") + (token.empty() ? "no X-Auth-Token" : "wrong X-Auth-Token") + " for " + head.method +
-             " " + printable(head.path));
-    return error_response(401, "authentication required: send X-Auth-Token with the daemon's auth_token");
+        log_(std::string("authentication failed: ") +
+             (token.empty()                           ? "no X-Auth-Token"
+              : head.header("x-auth-token").empty() ? "wrong Authorization: Bearer token"
+                                                      : "wrong X-Auth-Token") +
+             " for " + printable(head.method) + " " + printable(head.path));
+    return error_response(401, "authentication required: send X-Auth-Token (or Authorization: Bearer) with the daemon's auth_token");
 }
 
 void RestApi::redact_fault(ApiResponse& response) const {
@@ -209,10 +255,9 @@ ApiResponse RestApi::route(const ApiRequest& request, const std::string& version
         return r;
     }
     // /v3/{project_id}/... or /v3/... (project-less URLs, as Cinder accepts since Yoga)
-    static const std::set<std::string> builtin{"volumes", "capabilities"};
     size_t i = 1;
     std::string project_id;
-    if (!builtin.count(parts[1]) && !collections_.count(parts[1])) {
+    if (!is_collection(parts[1])) {
         project_id = parts[1];
         i = 2;
     }

@@ -67,9 +67,11 @@ public:
 
     ApiResponse handle(const ApiRequest& request);
 
-    // Whether the request may be served: nullopt when it may (GET / needs no token, nor does
-    // anything under auth_strategy = noauth), else the 401 answer to send (the failure is
-    // logged). Reads only the method, path and headers: the HTTP server calls it on the request
+    // Whether the request may be served: nullopt when it may (GET of the version documents /,
+    // /v3 and /v3/ needs no token, nor does anything under auth_strategy = noauth), else the
+    // answer to send (the failure is logged): 401 without the auth_token or the reader_token
+    // (from X-Auth-Token or Authorization: Bearer), 403 for the reader_token outside what
+    // reader_may allows. Reads only the method, path and headers: the HTTP server calls it on the request
     // head, before it reads a body, for every route including the streaming ones; handle()
     // calls it too, for callers without a server.
     std::optional<ApiResponse> authorize(const ApiRequest& head) const;
@@ -91,6 +93,11 @@ public:
     void redact_fault(ApiResponse& response) const;
 
 private:
+    // What the reader_token may do: GET /metrics, and GET of volumes (listings, shows and their
+    // sub-resources), capabilities, pools, services, availability zones, limits, quotas, types.
+    bool reader_may(const ApiRequest& head) const;
+    // Whether a path segment after /v3/ names a collection (else it is a project id).
+    bool is_collection(const std::string& segment) const;
     ApiResponse route(const ApiRequest& request, const std::string& version);
     ApiResponse volumes(const ApiRequest& request, const std::string& project_id, const std::vector<std::string>& rest);
     ApiResponse create_volume(const ApiRequest& request, const std::string& project_id);

@@ -74,7 +74,7 @@ nlohmann::json RestApi::undecorated_view(const VolumeRecord& r, const std::strin
         {"volume_type", !r.moved_to.empty() ? r.moved_to.substr(r.moved_to.find('@') + 1, r.moved_to.find('#') - r.moved_to.find('@') - 1)
                                              : backend ? backend->volume_backend_name : r.backend},
         {"volume_type_id", r.volume_type_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.volume_type_id)},
-        {"availability_zone", "nova"},
+        {"availability_zone", service_.config().availability_zone},
         {"bootable", r.bootable ? "true" : "false"},
         {"encrypted", false},
         {"multiattach", false},
@@ -259,6 +259,9 @@ ApiResponse RestApi::create_volume(const ApiRequest& request, const std::string&
     std::string zone;
     if (!text("volume_type", req.volume_type)) return error_response(400, "volume.volume_type must be a string");
     if (!text("availability_zone", zone)) return error_response(400, "volume.availability_zone must be a string");
+    if (!zone.empty() && zone != service_.config().availability_zone)
+        return error_response(400, "Availability zone " + json_for_message(zone) + " is invalid: this daemon's zone is " +
+                                       json_for_message(service_.config().availability_zone) + " (storage_availability_zone)");
     if (v.contains("multiattach") && !v["multiattach"].is_null()) {
         auto multi = boolean_value(v["multiattach"], "volume.multiattach");
         if (!multi) return error_response(multi.error());

@@ -275,6 +275,7 @@ Result<VolumeRecord> VolumeService::create(const CreateRequest& req) {
         if (!backend)
             return Error{"volume_type '" + req.volume_type + "' matches no volume_backend_name on host " + config_.host, ErrorKind::not_found};
     }
+    if (Status admitted = admits(*backend); !admitted.ok()) return admitted.error();
     if (req.size_gib == 0) return Error{"size must be a whole number of GiB, at least 1", ErrorKind::invalid};
     if (req.size_gib > (1ull << 24)) return Error{"size " + std::to_string(req.size_gib) + " GiB is beyond any pool", ErrorKind::invalid};
     const uint64_t bytes = req.size_gib * kGiB;

@@ -102,6 +102,12 @@ public:
     // deleting a volume a stream is being written into).
     void set_delete_guard(std::function<Status(const VolumeRecord&)> guard) { delete_guard_ = std::move(guard); }
 
+    // A check that may refuse new volumes on a backend (a disabled service refuses them): create()
+    // runs it for every new volume, a client's or a migration's destination, and a migration onto
+    // a backend of this daemon runs it before it starts.
+    void set_admission(std::function<Status(const Backend&)> admission) { admission_ = std::move(admission); }
+    Status admits(const Backend& backend) const { return admission_ ? admission_(backend) : success(); }
+
     // host@backend#pool of a record's backend.
     std::string host_of(const VolumeRecord& record) const;
     std::optional<VolumeUsage> usage_of(const VolumeRecord& record);
@@ -133,6 +139,7 @@ private:
     std::function<void(const std::string&)> log_;
     std::map<std::string, SparseCopyPolicy> policies_;  // per backend, from sparse_copy
     std::function<Status(const VolumeRecord&)> delete_guard_;
+    std::function<Status(const Backend&)> admission_;
     ConnectionLookup connections_;
 };
 

@@ -23,10 +23,13 @@
 //  - before each reset, every volume the listing shows can be shown by its id.
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "api/backend_services.hpp"
+#include "api/ops_routes.hpp"
 #include "api/rest.hpp"
 #include "api/volume_updates.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
@@ -48,12 +51,20 @@ struct Daemon {
     test::ServiceParts parts;
     Metrics metrics;
     RestApi api;
+    BackendServices services;  // os-services, and the admission of creates
 
-    // With the routes that change a volume's records (metadata, PUT, os-set_bootable, os-reset_status).
-    Daemon() : parts(ini(dir)), api(*parts.volumes, metrics, nullptr) { install_volume_updates(api, *parts.volumes, nullptr, nullptr); }
+    // With the routes that change a volume's records (metadata, PUT, os-set_bootable,
+    // os-reset_status), os-services (and the admission of creates), pools, zones, limits, quotas.
+    Daemon() : parts(ini(dir)), api(*parts.volumes, metrics, nullptr), services(*parts.volumes) {
+        if (!services.initialize().ok()) std::abort();
+        services.install(api);
+        install_pool_routes(api, *parts.volumes);
+        install_usage_routes(api, *parts.volumes);
+        install_volume_updates(api, *parts.volumes, nullptr, nullptr);
+    }
     static std::string ini(const test::TempDir& dir) {
         return "[DEFAULT]\nhost = host-a\nauth_strategy = token\nauth_token = " +
-               std::string(kToken) + "\nstate_path = " + dir.file("state") +
+               std::string(kToken) + "\nreader_token = r3ader\nstate_path = " + dir.file("state") +
                "\nenabled_backends = thin, other\n" +
                "[thin]\nvolume_driver = thin_file\npool_path = " + dir.file("thin") +
                "\npool_size = 10G\nmax_over_subscription_ratio = 2\n" +

@@ -355,7 +355,7 @@ TEST_CASE("driver thin_file: the extent map is exactly the written ranges") {
     CHECK((*map)->data_bytes() == 4 * MiB + 64 * KiB);
 }
 
-TEST_CASE("driver thin_file: remove deletes the file; removing again is not an error") {
+TEST_CASE("driver thin_file: remove deletes the file: removing again is not an error") {
     ThinBackend b;
     auto v = b.create("gone", 8 * MiB);
     write_pattern(v.location.value, 0, MiB, 1);

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <string>
 
+#include <doctest/doctest.h>
+
 #include "api/rest.hpp"
 
 namespace volmig::test {
@@ -37,6 +39,13 @@ inline std::string message_of(const ApiResponse& r) {
     for (const auto& [k, v] : r.body.items())
         if (v.is_object() && v.contains("message")) return v["message"];
     return "";
+}
+
+// POSTs `body` to /v3/p/volumes; REQUIREs 202 and returns the new volume's id.
+inline std::string created_volume_id(RestApi& api, const std::string& body) {
+    const ApiResponse r = api.handle(api_request("POST", "/v3/p/volumes", body));
+    REQUIRE_MESSAGE(r.status == 202, r.body.dump());
+    return r.body["volume"]["id"].get<std::string>();
 }
 
 inline std::string header_of(const ApiResponse& r, const std::string& name) {

@@ -16,6 +16,7 @@
 #include "copy/fd.hpp"
 #include "api/migration.hpp"
 #include "driver/loop_device.hpp"
+#include "tests/support/api_fixture.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/service_fixture.hpp"
 
@@ -137,12 +138,6 @@ struct Api {
     }
 };
 
-std::string message_of(const ApiResponse& r) {
-    for (const auto& [k, v] : r.body.items())
-        if (v.is_object() && v.contains("message")) return v["message"];
-    return "";
-}
-
 bool says(const ApiResponse& r, int status, const std::string& text) {
     const bool ok = r.status == status && message_of(r).find(text) != std::string::npos;
     if (!ok) MESSAGE("status " << r.status << ": " << r.body.dump());
@@ -166,7 +161,7 @@ std::string read_at(const std::string& path, uint64_t offset, size_t n) {
 
 }  // namespace
 
-TEST_CASE("os-reserve, os-unreserve: available -> attaching -> available; other states are refused naming the status") {
+TEST_CASE("os-reserve, os-unreserve: available -> attaching -> available: other states are refused naming the status") {
     Api a;
     const std::string id = a.create();
     CHECK(a.action(id, R"({"os-reserve": null})").status == 202);
@@ -178,7 +173,7 @@ TEST_CASE("os-reserve, os-unreserve: available -> attaching -> available; other 
     CHECK(a.show(id)["attachments"] == nlohmann::json::array());
 }
 
-TEST_CASE("os-attach records Cinder's attachment and makes the volume in-use; the same server again is what it is, another is refused") {
+TEST_CASE("os-attach records Cinder's attachment and makes the volume in-use: the same server again is what it is, another is refused") {
     Api a;
     const std::string id = a.create();
     CHECK(says(a.action(id, R"({"os-attach": {"instance_uuid": ")" + kServer + R"(", "mountpoint": "/dev/vdb"}})"), 400,
@@ -319,7 +314,7 @@ TEST_CASE("a volume in a migration or moved to another host takes no attachment 
     CHECK(says(a.action(moved, R"({"os-reserve": null})"), 400, "has moved to host-b@thin#thin"));
 }
 
-TEST_CASE("thin_file: os-initialize_connection hands out the volume's file; the same connector gets the same connection; terminate ends it") {
+TEST_CASE("thin_file: os-initialize_connection hands out the volume's file: the same connector gets the same connection: terminate ends it") {
     Api a;
     const std::string id = a.create();
     CHECK(says(a.action(id, kInitialize), 400, "is available: os-initialize_connection needs a reserved or attached volume"));

@@ -434,7 +434,7 @@ TEST_CASE("migration: a destination that cannot be deleted on rollback is retrie
     CHECK_FALSE((*stored)->cleanup_pending);
 }
 
-TEST_CASE("migration: adoption refused for good rolls back; adoption that happened but whose answer was lost is success") {
+TEST_CASE("migration: adoption refused for good rolls back: adoption that happened but whose answer was lost is success") {
     SUBCASE("refused, and the peer does not hold the volume") {
         Lab lab;
         VolumeRecord v = lab.source();

@@ -41,11 +41,7 @@ struct Api {
         return api->handle(api_request(method, path, body, std::move(headers)));
     }
 
-    std::string create(const std::string& body) {
-        auto r = call("POST", "/v3/p/volumes", body);
-        REQUIRE_MESSAGE(r.status == 202, r.body.dump());
-        return r.body["volume"]["id"];
-    }
+    std::string create(const std::string& body) { return created_volume_id(*api, body); }
 };
 
 }  // namespace
@@ -72,7 +68,7 @@ TEST_CASE("the OpenStack-API-Version header is echoed, and out-of-range versions
     CHECK(junk.status == 400);
 }
 
-TEST_CASE("with auth_strategy = token, requests need the right X-Auth-Token; failures are 401 and logged") {
+TEST_CASE("with auth_strategy = token, requests need the right X-Auth-Token: failures are 401 and logged") {
     Api a(false);
     auto none = a.call("GET", "/v3/p/volumes");
     CHECK(none.status == 401);
@@ -292,7 +288,7 @@ TEST_CASE("no volume is created under a project id that is not UTF-8 text, so li
     CHECK_NOTHROW((void)all.body.dump());  // a stored "\xe2\x90" made this throw for every client
 }
 
-TEST_CASE("a listing under a project shows that project's volumes; all_tenants or no project shows all") {
+TEST_CASE("a listing under a project shows that project's volumes: all_tenants or no project shows all") {
     Api a;
     const std::string mine = a.create(R"({"volume": {"size": 1, "name": "mine"}})");
     auto other = a.call("POST", "/v3/q/volumes", R"({"volume": {"size": 1, "name": "theirs"}})");

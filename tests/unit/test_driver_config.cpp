@@ -85,7 +85,7 @@ TEST_CASE(
     CHECK(file.section("a").where("x") == "[a] x (test.conf line 6)");
 }
 
-TEST_CASE("driver config: lines starting with # or ; are comments, also when indented") {
+TEST_CASE("driver config: lines starting with # or : are comments, also when indented") {
     auto file = parsed(
         "# leading comment\n"
         "; another style\n"

@@ -203,7 +203,7 @@ TEST_CASE(
     CHECK(contains(message, "lv_size"));
 }
 
-TEST_CASE("driver lvm report: sizes up to 2^64 - 1 are read exactly; beyond is an error") {
+TEST_CASE("driver lvm report: sizes up to 2^64 - 1 are read exactly: beyond is an error") {
     auto max = lvs_ok(one_lv(R"("lv_name":"big", "lv_size":"18446744073709551615")"));
     CHECK(max[0].size == UINT64_MAX);
     auto near = lvs_ok(one_lv(

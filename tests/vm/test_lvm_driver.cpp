@@ -215,7 +215,7 @@ TEST_CASE("lvm: extend fails cleanly when the VG is full, and the orphan check s
     REQUIRE(d.remove(a).ok());
 }
 
-TEST_CASE("lvm: os-initialize_connection hands out the LV's device; it survives a restart, and terminate leaves the LV") {
+TEST_CASE("lvm: os-initialize_connection hands out the LV's device: it survives a restart, and terminate leaves the LV") {
     lab();  // the VG
     TempDir dir;
     const std::string ini = "[DEFAULT]\nhost = vm\nauth_strategy = noauth\nstate_path = " + dir.file("state") +
