@@ -43,6 +43,10 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     Status schema = d->migrations_->initialize();
     if (!schema.ok()) return schema.error();
     d->migrations_->install(*d->api_, *d->server_);
+    d->types_ = std::make_unique<VolumeTypes>(*d->service_, d->config_.default_volume_type, log);
+    Status types = d->types_->initialize();
+    if (!types.ok()) return types.error();
+    d->types_->install(*d->api_, *d->migrations_);
     d->migrations_->resume_after_restart();
     Status listening = d->server_->start(d->config_.listen, d->config_.port);
     if (!listening.ok()) return listening.error();

@@ -13,6 +13,7 @@
 #include "api/rest.hpp"
 #include "api/server.hpp"
 #include "api/volume_service.hpp"
+#include "api/volume_types.hpp"
 #include "driver/backends.hpp"
 #include "driver/volume_store.hpp"
 
@@ -39,6 +40,7 @@ private:
     std::unique_ptr<Metrics> metrics_;
     std::unique_ptr<Peers> peers_;
     std::unique_ptr<RestApi> api_;
+    std::unique_ptr<VolumeTypes> types_;  // outlives migrations_, whose completion steps use it
     std::unique_ptr<MigrationService> migrations_;
     std::unique_ptr<HttpServer> server_;
     bool stopped_ = false;

@@ -27,7 +27,7 @@ struct CreateRequest {
     std::string name;
     std::string description;
     uint64_t size_gib = 0;
-    std::string volume_type;  // selects the backend by volume_backend_name; empty: the first
+    std::string volume_type;  // a volume type's name or id (see set_type_resolver); empty: the default
     nlohmann::json metadata = nlohmann::json::object();
 };
 
@@ -62,6 +62,14 @@ private:
     Attachment attachment_;
 };
 
+// What a volume type chooses for a new volume: the type (recorded as volume_type_id) and the
+// backend (section name) it goes to.
+struct VolumeTypeChoice {
+    std::string type_id;
+    std::string backend;
+};
+using VolumeTypeResolver = std::function<Result<VolumeTypeChoice>(const std::string& name_or_id)>;
+
 class VolumeService {
 public:
     VolumeService(const DaemonConfig& config, Backends& backends, VolumeStore& store, std::function<void(const std::string&)> log);
@@ -82,6 +90,11 @@ public:
     // A check that may refuse a delete, run atomically with it (the migration service refuses
     // deleting a volume a stream is being written into).
     void set_delete_guard(std::function<Status(const VolumeRecord&)> guard) { delete_guard_ = std::move(guard); }
+    // How create() reads CreateRequest::volume_type (api/volume_types.hpp). The choice is made
+    // again inside the transaction that records the volume, so a type deleted or changed meanwhile
+    // fails the create instead of leaving a volume of a type that is gone. Without a resolver,
+    // volume_type names a backend by its volume_backend_name (empty: the first backend).
+    void set_type_resolver(VolumeTypeResolver resolver) { type_resolver_ = std::move(resolver); }
 
     // host@backend#pool of a record's backend.
     std::string host_of(const VolumeRecord& record) const;
@@ -113,6 +126,7 @@ private:
     std::function<void(const std::string&)> log_;
     std::map<std::string, SparseCopyPolicy> policies_;  // per backend, from sparse_copy
     std::function<Status(const VolumeRecord&)> delete_guard_;
+    VolumeTypeResolver type_resolver_;
 };
 
 // "host@backend#pool" -> parts; the pool may be empty. Errors name what is missing.

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "api/rest.hpp"
+#include "tests/support/api_request.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/service_fixture.hpp"
 
@@ -37,22 +38,7 @@ struct Api {
 
     ApiResponse call(const std::string& method, const std::string& path, const std::string& body = "",
                      std::map<std::string, std::string> headers = {}) {
-        ApiRequest r;
-        r.method = method;
-        const size_t q = path.find('?');
-        r.path = path.substr(0, q);
-        if (q != std::string::npos) {
-            std::stringstream query(path.substr(q + 1));
-            std::string pair;
-            while (std::getline(query, pair, '&')) {
-                const size_t eq = pair.find('=');
-                r.query[pair.substr(0, eq)] = eq == std::string::npos ? "" : pair.substr(eq + 1);
-            }
-        }
-        r.body = body;
-        r.headers = std::move(headers);
-        r.base_url = "http://127.0.0.1:8776";
-        return api->handle(r);
+        return api->handle(api_request(method, path, body, std::move(headers)));
     }
 
     std::string create(const std::string& body) {
