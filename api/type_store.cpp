@@ -51,14 +51,17 @@ Result<std::vector<VolumeType>> TypeStore::query(const std::string& where, const
                 t.is_public = is_public != 0;
                 out.push_back(t);
             }
-            for (auto& type : out) {
-                std::string id = type.id, key, spec;
-                Poco::Data::Statement specs(session);
-                specs << "SELECT key, value FROM volume_type_extra_specs WHERE type_id = ?", use(id), into(key), into(spec), range(0, 1);
-                while (!specs.done()) {
-                    if (specs.execute() == 0) break;
-                    type.extra_specs[key] = spec;
-                }
+            // The extra specs of all of them in one query.
+            std::map<std::string, VolumeType*> by_id;
+            for (auto& type : out) by_id[type.id] = &type;
+            std::string type_id, key, spec;
+            Poco::Data::Statement specs(session);
+            specs << "SELECT type_id, key, value FROM volume_type_extra_specs WHERE type_id IN (SELECT id FROM volume_types" << where << ")";
+            if (!where.empty()) specs, use(value);
+            specs, into(type_id), into(key), into(spec), range(0, 1);
+            while (!specs.done()) {
+                if (specs.execute() == 0) break;
+                if (auto it = by_id.find(type_id); it != by_id.end()) it->second->extra_specs[key] = spec;
             }
         } catch (const Poco::Exception& e) {
             return db_error("query", e);

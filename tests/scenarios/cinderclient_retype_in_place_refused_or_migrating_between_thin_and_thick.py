@@ -4,7 +4,7 @@
 to a type of the other backend it is refused with the default policy never, saying a migration
 is needed; to the type the volume has it is refused; `retype --migration-policy on-demand` migrates
 the volume (the same planned, verified job as os-migrate_volume, migration_status as Cinder's)
-and the volume takes the new type as the migration completes. Afterwards the bytes read from
+and the volume takes the new type exactly when it takes the new storage. Afterwards the bytes read from
 the destination's storage are the source's and the destination's allocation is what the plan
 said; the thin file is gone."""
 import json
@@ -89,15 +89,18 @@ def main(lab):
     seen, deadline = [], time.time() + 60
     while True:
         v = d.show(vid)
-        if not seen or seen[-1] != (v["migration_status"], v["volume_type"]):
-            seen.append((v["migration_status"], v["volume_type"]))
+        now = (v["migration_status"], v["volume_type"], v["os-vol-host-attr:host"])
+        if not seen or seen[-1] != now:
+            seen.append(now)
         if v["migration_status"] in ("success", "error"):
             break
         check(time.time() < deadline, f"the retype's migration did not end within 60 s: {seen}")
         time.sleep(0.02)
     m = v["volmig:migration"]
     check(v["migration_status"] == "success", f"the retype's migration ended in {v['migration_status']}: {m and m.get('error')}")
-    check(all(t == "thin-gold" for s, t in seen if s != "success"), f"the type changed before the migration completed: {seen}")
+    # The type changes with the take-over (the volume's new storage), in one transaction.
+    check(all((t == "thick") == (h == "host-rt@thick#thick") and (t == "thick" or s != "success") for s, t, h in seen),
+          f"the type did not change exactly when the volume moved: {seen}")
     check(v["volume_type"] == "thick" and v["volume_type_id"] == types["thick"], f"after the migration the type is {v['volume_type']} ({v['volume_type_id']})")
     check(v["id"] == vid and v["status"] == "available" and v["os-vol-host-attr:host"] == "host-rt@thick#thick", f"after the migration: {v}")
     check(m["destination"] == "host-rt@thick#thick" and m["plan"]["same_daemon"] is True and m["report"]["transport"] == "local",

@@ -3,14 +3,17 @@
 of its volume_backend_name, type-create and type-key set volume_backend_name=... make a type
 that chooses a backend, type-show and extra-specs-list show it, type-default names the first
 backend's type, create --volume-type puts the volume on the type's backend, type-delete is
-refused while a volume has the type and works once none does. openstackclient's
-`volume type list` (admin_token) lists the same types. Effects are checked on the daemon (REST)
-and the storage, not only on the clients' exit codes."""
+refused while a volume has the type and works once none does. openstackclient (admin_token)
+lists the same types and creates, shows, renames, sets a property on and deletes one. Effects
+are checked on the daemon (REST) and the storage, not only on the clients' exit codes."""
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 from volmig_lab import GiB
 
@@ -63,8 +66,6 @@ def main(lab):
         return run(base + list(args)).stdout
 
     def rest(method, path, body=None, expect=None):
-        import json
-        import urllib.request
         req = urllib.request.Request(d.url + path, method=method, data=None if body is None else json.dumps(body).encode())
         req.add_header("X-Auth-Token", TOKEN)
         req.add_header("Content-Type", "application/json")
@@ -143,11 +144,25 @@ def main(lab):
     # openstackclient: the same types.
     r = run([openstack, "--os-auth-type", "admin_token", "--os-token", TOKEN, "--os-endpoint", f"{d.url}/v3/{PROJECT}",
              "--os-volume-api-version", "3", "volume", "type", "list", "--long", "-f", "json"])
-    import json
     listed = {t["Name"]: t for t in json.loads(r.stdout)}
     check(set(listed) == {"thin", "thick"}, f"openstack volume type list: {r.stdout}")
     check(listed["thick"]["ID"] == thick_id and listed["thick"]["Is Public"] is True, f"openstack volume type list: {listed['thick']}")
     check(listed["thick"]["Properties"] == {"volume_backend_name": "thick"}, f"openstack volume type list --long properties: {listed['thick']}")
+
+    # openstackclient: create with properties, show, set name and property, delete.
+    osc = [openstack, "--os-auth-type", "admin_token", "--os-token", TOKEN, "--os-endpoint", f"{d.url}/v3/{PROJECT}",
+           "--os-volume-api-version", "3", "volume", "type"]
+    made = json.loads(run(osc + ["create", "--description", "from osc", "--property", "volume_backend_name=thick", "Silver",
+                                 "-f", "json"]).stdout)
+    silver = rest("GET", f"/v3/{PROJECT}/types/{made['id']}")["volume_type"]
+    check(silver["name"] == "Silver" and silver["description"] == "from osc" and silver["extra_specs"] == {"volume_backend_name": "thick"},
+          f"openstack volume type create: {silver}")
+    run(osc + ["set", "--name", "Bronze", "--property", "tier=3", "Silver"])
+    shown = json.loads(run(osc + ["show", "Bronze", "-f", "json"]).stdout)
+    check(shown["id"] == made["id"] and shown["properties"] == {"volume_backend_name": "thick", "tier": "3"},
+          f"openstack volume type show after set: {shown}")
+    run(osc + ["delete", "Bronze"])
+    rest("GET", f"/v3/{PROJECT}/types/{made['id']}", expect=404)
 
     # The types survive a restart with the same ids.
     d.stop()
