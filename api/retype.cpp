@@ -10,6 +10,8 @@ Status VolumeTypes::retype(const std::string& volume_id, const std::string& new_
                            MigrationService& migrations) {
     auto volume = volumes_.get(volume_id);
     if (!volume) return volume.error();
+    if (volume->is_forwarding())
+        return Error{"volume " + volume_id + " has moved to " + volume->moved_to + ": retype it there", ErrorKind::invalid};
     auto type = find(new_type);
     if (!type) return type.error();
     auto all = list();
@@ -19,7 +21,7 @@ Status VolumeTypes::retype(const std::string& volume_id, const std::string& new_
     auto where = placement(*type);
     if (!where) return where.error();
     const bool in_place = where->where == TypePlacement::Where::anywhere ||
-                          (where->where == TypePlacement::Where::local && where->backend == volume->backend && !volume->is_forwarding());
+                          (where->where == TypePlacement::Where::local && where->backend == volume->backend);
     if (in_place) {
         Status changed = volumes_.store().transaction([&](VolumeStore::Tx& tx) -> Status {
             auto still = store_.get(type->id);

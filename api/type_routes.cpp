@@ -218,10 +218,25 @@ ApiResponse VolumeTypes::extra_specs_route(const ApiRequest& request, const Volu
     return method_not_allowed("GET, PUT, DELETE");
 }
 
-void VolumeTypes::install(RestApi& api, MigrationService& migrations) {
+void VolumeTypes::install_routes(RestApi& api) {
     api.add_collection("types", [this](const ApiRequest& request, const std::string&, const std::vector<std::string>& rest) {
         return route(request, rest);
     });
+    api.add_views_decorator([this](const std::vector<VolumeRecord>& records, std::vector<nlohmann::json>& views) {
+        bool typed = false;
+        for (const auto& r : records) typed = typed || !r.volume_type_id.empty();
+        if (!typed) return;
+        auto all = list();
+        if (!all) return;
+        for (size_t i = 0; i < records.size(); ++i) {
+            if (records[i].volume_type_id.empty()) continue;
+            for (const auto& t : *all)
+                if (t.id == records[i].volume_type_id) views[i]["volume_type"] = t.name;
+        }
+    });
+}
+
+void VolumeTypes::install_retype(RestApi& api, MigrationService& migrations) {
     api.add_action("os-retype", [this, &migrations](const ApiRequest&, const std::string&, const std::string& id, const nlohmann::json& args) {
         if (!args.is_object()) return error_response(400, "os-retype takes an object: {\"new_type\": TYPE, \"migration_policy\": \"never\"}");
         std::string new_type;
@@ -244,18 +259,6 @@ void VolumeTypes::install(RestApi& api, MigrationService& migrations) {
         Status s = retype(id, new_type, on_demand, migrations);
         if (!s.ok()) return error_response(s.error());
         return ok_response(nullptr, 202);
-    });
-    api.add_views_decorator([this](const std::vector<VolumeRecord>& records, std::vector<nlohmann::json>& views) {
-        bool typed = false;
-        for (const auto& r : records) typed = typed || !r.volume_type_id.empty();
-        if (!typed) return;
-        auto all = list();
-        if (!all) return;
-        for (size_t i = 0; i < records.size(); ++i) {
-            if (records[i].volume_type_id.empty()) continue;
-            for (const auto& t : *all)
-                if (t.id == records[i].volume_type_id) views[i]["volume_type"] = t.name;
-        }
     });
     migrations.add_completion_step([this](VolumeStore::Tx& tx, const MigrationRecord& m) { return apply_retype(tx, m.id, m.volume_id); });
 }

@@ -2,6 +2,8 @@
 
 #include <Poco/UUIDGenerator.h>
 
+#include "api/log.hpp"
+
 namespace volmig {
 
 namespace {
@@ -61,7 +63,7 @@ Result<std::vector<VolumeType>> VolumeTypes::list() { return store_.list(); }
 Result<VolumeType> VolumeTypes::get(const std::string& id) {
     auto t = store_.get(id);
     if (!t) return t.take_error();
-    if (!*t) return Error{"volume type " + id + " could not be found", ErrorKind::not_found};
+    if (!*t) return Error{"volume type " + printable(id) + " could not be found", ErrorKind::not_found};
     return **t;
 }
 
@@ -70,7 +72,7 @@ Result<VolumeType> VolumeTypes::find(const std::string& name_or_id) {
     if (!t) return t.take_error();
     if (!*t) t = store_.by_name(name_or_id);
     if (!t) return t.take_error();
-    if (!*t) return Error{"volume type '" + name_or_id + "' could not be found", ErrorKind::not_found};
+    if (!*t) return Error{"volume type '" + printable(name_or_id) + "' could not be found", ErrorKind::not_found};
     return **t;
 }
 
@@ -215,9 +217,8 @@ Result<VolumeTypeChoice> VolumeTypes::choose(const std::string& name_or_id) {
         // A backend's volume_backend_name whose type was deleted or renamed (the next start
         // brings it back): migrations name their destination backend this way.
         if (Backend* b = name_or_id.empty() ? nullptr : volumes_.backends().find_by_backend_name(name_or_id)) return VolumeTypeChoice{"", b->name};
-        return Error{"volume_type '" + name_or_id + "' could not be found" +
-                         (name_or_id.empty() ? " (" + type.error().message + ")" : std::string()),
-                     ErrorKind::not_found};
+        if (name_or_id.empty()) return Error{"volume_type is not given and " + type.error().message, ErrorKind::not_found};
+        return Error{"volume_type '" + name_or_id + "' could not be found", ErrorKind::not_found};
     }
     auto where = placement(*type);
     if (!where) return Error{"volume_type: " + where.error().message, ErrorKind::invalid};

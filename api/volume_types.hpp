@@ -73,9 +73,15 @@ public:
     // os-retype {"new_type", "migration_policy"} (api/retype.cpp).
     Status retype(const std::string& volume_id, const std::string& new_type, bool migrate_on_demand, MigrationService& migrations);
 
-    // The /types collection, os-retype, the volume view's volume_type, and the completion step
-    // that gives a retyped volume its new type (before the migrations resume after a restart).
-    void install(RestApi& api, MigrationService& migrations);
+    // The /types collection and the volume view's volume_type.
+    void install_routes(RestApi& api);
+    // os-retype and the completion step that gives a retyped volume its new type (before the
+    // migrations resume after a restart).
+    void install_retype(RestApi& api, MigrationService& migrations);
+    void install(RestApi& api, MigrationService& migrations) {
+        install_routes(api);
+        install_retype(api, migrations);
+    }
 
 private:
     // Error (refused) when a volume has the type; `what` says what may not happen.

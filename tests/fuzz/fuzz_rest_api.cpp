@@ -1,5 +1,6 @@
 // Fuzz target: the REST API (api/rest.hpp, RestApi::handle) over a real VolumeService: two
-// thin_file backends in a test directory, a real SQLite store, token authentication.
+// thin_file backends in a test directory, a real SQLite store, token authentication, the volume
+// type routes (api/volume_types.hpp).
 //
 // Feeds: the fuzz data is an HTTP request as text, the way the server hands it over:
 //   METHOD SP PATH[?QUERY] LF, then "Name: value" header lines, an empty line, the body.
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "api/rest.hpp"
+#include "api/volume_types.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 #include "tests/support/service_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -47,8 +49,12 @@ struct Daemon {
     test::ServiceParts parts;
     Metrics metrics;
     RestApi api;
+    VolumeTypes types;  // the /types routes and volume_type on create (no os-retype: no migrations here)
 
-    Daemon() : parts(ini(dir)), api(*parts.volumes, metrics, nullptr) {}
+    Daemon() : parts(ini(dir)), api(*parts.volumes, metrics, nullptr), types(*parts.volumes, "", nullptr) {
+        check(types.initialize().ok(), "the volume types initialize");
+        types.install_routes(api);
+    }
     static std::string ini(const test::TempDir& dir) {
         return "[DEFAULT]\nhost = host-a\nauth_strategy = token\nauth_token = " +
                std::string(kToken) + "\nstate_path = " + dir.file("state") +

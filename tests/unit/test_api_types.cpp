@@ -115,6 +115,9 @@ TEST_CASE("each backend appears as a type of its volume_backend_name, the same o
 TEST_CASE("default_volume_type in [DEFAULT] names the default type; a volume created without a type gets it") {
     TypesApi a("default_volume_type = gold\n");
     CHECK(a.call("GET", "/v3/p/types/default").status == 404);
+    auto missing = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": 1}})");
+    CHECK(missing.status == 404);
+    CHECK(says(missing, "volume.volume_type is not given and the default volume type gold could not be found"));
     auto gold = a.create_type("gold", R"({"volume_backend_name": "thick"})");
     CHECK(a.call("GET", "/v3/p/types/default").body["volume_type"]["id"] == gold["id"]);
     auto v = a.create_volume(R"({"volume": {"size": 1}})");
