@@ -317,6 +317,12 @@ TEST_CASE("os-retype: in place on the same backend, refused with never, to the t
     CHECK(v["volmig:location"] == location);
     CHECK(v["migration_status"].is_null());
 
+    // A type that says nothing of placement puts the volume anywhere: in place too.
+    a.create_type("plain");
+    CHECK(a.call("POST", action, R"({"os-retype": {"new_type": "plain"}})").status == 202);
+    CHECK(a.volume(vol)["volume_type"] == "plain");
+    CHECK(a.call("POST", action, R"({"os-retype": {"new_type": "thin-gold", "migration_policy": "never"}})").status == 202);
+
     auto never = a.call("POST", action, R"({"os-retype": {"new_type": "thick", "migration_policy": "never"}})");
     CHECK(never.status == 400);
     CHECK(says(never, "needs a migration"));
