@@ -21,7 +21,13 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     if (!started) return started.take_error();
 
     d->service_ = std::make_unique<VolumeService>(d->config_, *d->backends_, *d->store_, log);
+    // Connections first, so that the volume service keeps their devices when it releases what
+    // copies had attached.
+    d->attachments_ = std::make_unique<AttachmentService>(*d->service_, log);
+    Status connections = d->attachments_->initialize();
+    if (!connections.ok()) return connections.error();
     d->service_->reconcile_after_restart();
+    d->attachments_->reconcile_after_restart();
     d->metrics_ = std::make_unique<Metrics>();
     d->metrics_->add_gauges([daemon = d.get()](auto emit) {
         for (const auto& b : daemon->backends_->all()) {
@@ -43,6 +49,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     Status schema = d->migrations_->initialize();
     if (!schema.ok()) return schema.error();
     d->migrations_->install(*d->api_, *d->server_);
+    d->attachments_->install(*d->api_);
     d->types_ = std::make_unique<VolumeTypes>(*d->service_, d->config_.default_volume_type, log);
     Status types = d->types_->initialize();
     if (!types.ok()) return types.error();

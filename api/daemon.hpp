@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "api/attachments.hpp"
 #include "api/daemon_config.hpp"
 #include "api/metrics.hpp"
 #include "api/migration.hpp"
@@ -37,6 +38,7 @@ private:
     std::unique_ptr<VolumeStore> store_;
     std::unique_ptr<Backends> backends_;
     std::unique_ptr<VolumeService> service_;
+    std::unique_ptr<AttachmentService> attachments_;
     std::unique_ptr<Metrics> metrics_;
     std::unique_ptr<Peers> peers_;
     std::unique_ptr<RestApi> api_;

@@ -106,6 +106,12 @@ Result<MigrationRecord> MigrationService::start(const MigrateRequest& req) {
                 return Error{"volume " + r.id + " is the target of a migration and cannot migrate", ErrorKind::invalid};
             if (r.in_migration())
                 return Error{"volume " + r.id + " is already migrating (" + r.migration_status_text() + ")", ErrorKind::invalid};
+            auto busy = volumes_.in_use(r);
+            if (!busy) return busy.error();
+            if (*busy)
+                return Error{"volume " + r.id + " " + **busy + ": volmig migrates only volumes not in use (a later version moves in-use "
+                             "volumes): detach it first",
+                             ErrorKind::invalid};
             if (r.status != VolumeStatus::available)
                 return Error{"volume " + r.id + " is " + to_string(r.status) + ": only available volumes can be migrated", ErrorKind::invalid};
             if (!r.attached_path.empty())

@@ -150,9 +150,12 @@ Result<nlohmann::json> MigrationService::prepare_receive(const std::string& volu
         return tx.modify(volume_id, [&](VolumeRecord& r) -> Status {
             // A target whose earlier stream failed may be prepared again.
             const bool busy = r.in_migration() && r.migration_status != VolumeMigrationStatus::target;
-            if (r.status != VolumeStatus::available || busy || r.is_forwarding() || !r.attached_path.empty())
+            auto used = volumes_.in_use(r);  // a connection someone opened to the new volume
+            if (!used) return used.error();
+            if (r.status != VolumeStatus::available || busy || *used || r.is_forwarding() || !r.attached_path.empty())
                 return Error{"volume " + volume_id + " cannot receive a migration: it is " + to_string(r.status) +
-                                 (r.in_migration() ? " and in a migration (" + r.migration_status_text() + ")" : ""),
+                                 (r.in_migration() ? " and in a migration (" + r.migration_status_text() + ")" : "") +
+                                 (*used ? "; it " + **used : ""),
                              ErrorKind::conflict};
             r.migration_status = VolumeMigrationStatus::target;
             r.migration_source = args->source_volume;

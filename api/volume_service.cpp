@@ -114,8 +114,15 @@ void VolumeService::reconcile_after_restart() {
             // A copy had it attached when the daemon stopped: release the device it recorded, and
             // anything else set up over the volume's storage (a crash may have come before the
             // device was recorded).
-            Status released = r.attached_path == kAttaching ? success() : b->driver->detach(Attachment{r.attached_path, true, true});
-            if (released.ok()) released = b->driver->release_attachments(ref_of(r));
+            // The devices of open connections are someone's disks: they stay.
+            auto kept = connection_devices(r.id);
+            Status released = kept ? success() : Status(kept.error());
+            if (released.ok() && r.attached_path != kAttaching && !kept->count(r.attached_path))
+                released = b->driver->detach(Attachment{r.attached_path, true, true});
+            auto over = released.ok() ? b->driver->attached_devices(ref_of(r)) : Result<std::vector<std::string>>(std::vector<std::string>{});
+            if (!over) released = over.error();
+            for (size_t i = 0; released.ok() && i < over->size(); ++i)
+                if (!kept->count((*over)[i])) released = b->driver->detach(Attachment{(*over)[i], true, true});
             note("releasing the copy attachment of volume " + r.id, released);
             if (released.ok()) {
                 note("volume " + r.id, store_.modify(r.id, [](VolumeRecord& v) {
@@ -156,6 +163,41 @@ void VolumeService::reconcile_after_restart() {
             }));
         }
     }
+}
+
+Result<std::set<std::string>> VolumeService::connection_devices(const std::string& volume_id) {
+    std::set<std::string> devices;
+    if (!connections_) return devices;
+    auto open = connections_(volume_id);
+    if (!open) return open.take_error();
+    for (const auto& c : *open)
+        if (!c.device_path.empty()) devices.insert(c.device_path);
+    return devices;
+}
+
+Result<std::optional<std::string>> VolumeService::in_use(const VolumeRecord& r) {
+    auto attachments = nlohmann::json::parse(r.attachments, nullptr, false);
+    std::string attached;
+    if (attachments.is_array() && !attachments.empty() && attachments[0].is_object()) {
+        const auto& a = attachments[0];
+        auto text = [&](const char* key) { return a.contains(key) && a[key].is_string() ? a[key].get<std::string>() : std::string(); };
+        attached = !text("server_id").empty() ? "attached to server " + text("server_id") : "attached to host " + text("host_name");
+        if (!text("device").empty()) attached += " as " + text("device");
+    }
+    switch (r.status) {
+        case VolumeStatus::in_use: return std::optional<std::string>("is in-use" + (attached.empty() ? "" : " (" + attached + ")"));
+        case VolumeStatus::attaching: return std::optional<std::string>("is attaching (reserved by os-reserve)");
+        case VolumeStatus::detaching: return std::optional<std::string>("is detaching" + (attached.empty() ? "" : " (" + attached + ")"));
+        case VolumeStatus::reserved: return std::optional<std::string>("is reserved");
+        default: break;
+    }
+    if (!attached.empty()) return std::optional<std::string>("is " + attached);
+    if (!connections_) return std::optional<std::string>();
+    auto open = connections_(r.id);
+    if (!open) return open.take_error();
+    if (open->empty()) return std::optional<std::string>();
+    return std::optional<std::string>("has an open connection for host " + open->front().host +
+                                      " (os-initialize_connection): os-terminate_connection it first");
 }
 
 Result<CopyAttachment> VolumeService::attach_for_copy(const VolumeRecord& record) {
@@ -321,6 +363,12 @@ Status VolumeService::remove(const std::string& id) {
         if (v.is_forwarding()) return Error{"volume " + id + " has moved to " + v.moved_to + ": delete it on that host", ErrorKind::invalid};
         if (v.in_migration() && v.migration_status != VolumeMigrationStatus::target)
             return Error{"volume " + id + " is migrating (" + v.migration_status_text() + "): wait for the migration to end", ErrorKind::invalid};
+        auto busy = in_use(v);
+        if (!busy) return busy.error();
+        if (*busy)  // Cinder's words, then why
+            return Error{"Invalid volume: Volume status must be available or error or error_deleting or error_extending and must not be "
+                         "migrating, attached, belong to a group or have snapshots: volume " + id + " " + **busy,
+                         ErrorKind::invalid};
         static const std::set<VolumeStatus> deletable{VolumeStatus::available, VolumeStatus::error, VolumeStatus::error_deleting,
                                                       VolumeStatus::error_extending};
         if (!deletable.count(v.status))
@@ -368,6 +416,12 @@ Result<VolumeRecord> VolumeService::extend(const std::string& id, uint64_t new_s
         if (v.is_forwarding()) return Error{"volume " + id + " has moved to " + v.moved_to + ": extend it on that host", ErrorKind::invalid};
         if (v.in_migration())
             return Error{"volume " + id + " is in a migration (" + v.migration_status_text() + "): it cannot be extended now", ErrorKind::invalid};
+        auto busy = in_use(v);
+        if (!busy) return busy.error();
+        if (*busy)
+            return Error{"volume " + id + " " + **busy + ": volmig does not extend a volume in use (the host using it would not see "
+                         "the new size; a thick_file volume's loop device keeps its old size): detach it first",
+                         ErrorKind::invalid};
         if (v.status != VolumeStatus::available)
             return Error{"volume " + id + " is " + to_string(v.status) + ": only available volumes can be extended", ErrorKind::invalid};
         if (new_size_gib > (1ull << 24)) return Error{"new_size " + std::to_string(new_size_gib) + " GiB is beyond any pool", ErrorKind::invalid};

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,14 @@ struct VolumeTypeChoice {
 };
 using VolumeTypeResolver = std::function<Result<VolumeTypeChoice>(const std::string& name_or_id)>;
 
+// A connection os-initialize_connection opened to a volume (api/attachments.hpp keeps them): the
+// host it was made for, and the device it handed out ("" while it is being set up).
+struct OpenConnection {
+    std::string host;
+    std::string device_path;
+};
+using ConnectionLookup = std::function<Result<std::vector<OpenConnection>>(const std::string& volume_id)>;
+
 class VolumeService {
 public:
     VolumeService(const DaemonConfig& config, Backends& backends, VolumeStore& store, std::function<void(const std::string&)> log);
@@ -86,6 +95,16 @@ public:
 
     // Attaches a volume for a copy (see CopyAttachment).
     Result<CopyAttachment> attach_for_copy(const VolumeRecord& record);
+
+    // Why a volume is in use by a host, nullopt when it is not: its status (attaching, in-use,
+    // detaching, reserved), its recorded attachments, or an open connection (the lookup below).
+    // The text reads after "volume ID ", e.g. "is in-use (attached to server S as /dev/vdb)".
+    // Delete, extend and migration refuse a volume in use; inside a transaction the lookup
+    // reads what the transaction sees.
+    Result<std::optional<std::string>> in_use(const VolumeRecord& record);
+    // Where in_use() and the restart's release of copy attachments learn of open connections:
+    // their devices are kept, never released as a copy's.
+    void set_connection_lookup(ConnectionLookup lookup) { connections_ = std::move(lookup); }
 
     // A check that may refuse a delete, run atomically with it (the migration service refuses
     // deleting a volume a stream is being written into).
@@ -119,6 +138,7 @@ public:
 private:
     friend class CopyAttachment;
     void detach_for_copy(const std::string& volume_id, VolumeDriver* driver, const Attachment& attachment);
+    Result<std::set<std::string>> connection_devices(const std::string& volume_id);  // of open connections
 
     const DaemonConfig& config_;
     Backends& backends_;
@@ -127,6 +147,7 @@ private:
     std::map<std::string, SparseCopyPolicy> policies_;  // per backend, from sparse_copy
     std::function<Status(const VolumeRecord&)> delete_guard_;
     VolumeTypeResolver type_resolver_;
+    ConnectionLookup connections_;
 };
 
 // "host@backend#pool" -> parts; the pool may be empty. Errors name what is missing.

@@ -98,9 +98,11 @@ public:
 
     virtual Result<Attachment> attach(const VolumeRef& volume, AttachMode mode) = 0;
     virtual Status detach(const Attachment& attachment) = 0;
-    // Detaches whatever attach() set up for this volume and is still attached (loop devices over
-    // its file or region), for the clean-up after a crash; nothing attached is not an error.
-    virtual Status release_attachments(const VolumeRef& volume) = 0;
+    // The loop devices over this volume's storage attached now (found by backing file and
+    // offset, not by any record), for the clean-up after a crash: what a restart checks a
+    // recorded device against, and detaches when no record keeps it (a crash may come between
+    // losetup and recording the device). Empty for a backend whose attach() sets up none.
+    virtual Result<std::vector<std::string>> attached_devices(const VolumeRef& volume) = 0;
 
     virtual Result<VolumeUsage> volume_usage(const VolumeRef& volume) = 0;
     virtual Result<PoolUsage> pool_usage() = 0;

@@ -182,7 +182,7 @@ Result<Attachment> LvmDriver::attach(const VolumeRef& v, AttachMode) {
 
 Status LvmDriver::detach(const Attachment&) { return success(); }
 
-Status LvmDriver::release_attachments(const VolumeRef&) { return success(); }  // attach sets up nothing to release
+Result<std::vector<std::string>> LvmDriver::attached_devices(const VolumeRef&) { return std::vector<std::string>{}; }  // attach sets up nothing
 
 Result<VolumeUsage> LvmDriver::volume_usage(const VolumeRef& v) {
     auto row = lv_of(lv_name(v.id));

@@ -32,7 +32,7 @@ public:
     Result<VolumeLocation> extend(const VolumeRef& volume, uint64_t new_size) override;
     Result<Attachment> attach(const VolumeRef& volume, AttachMode mode) override;
     Status detach(const Attachment& attachment) override;
-    Status release_attachments(const VolumeRef& volume) override;
+    Result<std::vector<std::string>> attached_devices(const VolumeRef& volume) override;
     Result<VolumeUsage> volume_usage(const VolumeRef& volume) override;
     Result<PoolUsage> pool_usage() override;
     Result<std::optional<ExtentMap>> extent_map(const VolumeRef& volume) override;

@@ -250,14 +250,11 @@ Result<Attachment> ThickFileDriver::attach(const VolumeRef& v, AttachMode) {
 
 Status ThickFileDriver::detach(const Attachment& a) { return a.created_loop ? detach_loop(a.path) : success(); }
 
-Status ThickFileDriver::release_attachments(const VolumeRef& v) {
+Result<std::vector<std::string>> ThickFileDriver::attached_devices(const VolumeRef& v) {
     auto region = region_of(v.id);
-    if (!region) return region.error().kind == ErrorKind::not_found ? success() : Status(region.error());
-    for (const auto& device : loops_over(options_.pool_file, region->offset)) {
-        Status s = detach_loop(device);
-        if (!s.ok()) return s;
-    }
-    return success();
+    if (!region && region.error().kind == ErrorKind::not_found) return std::vector<std::string>{};  // no storage, nothing over it
+    if (!region) return region.take_error();
+    return loops_over(options_.pool_file, region->offset);
 }
 
 Result<VolumeUsage> ThickFileDriver::volume_usage(const VolumeRef& v) {

@@ -103,13 +103,7 @@ Result<Attachment> ThinFileDriver::attach(const VolumeRef& v, AttachMode mode) {
 
 Status ThinFileDriver::detach(const Attachment& a) { return a.created_loop ? detach_loop(a.path) : success(); }
 
-Status ThinFileDriver::release_attachments(const VolumeRef& v) {
-    for (const auto& device : loops_over(v.location.value)) {
-        Status s = detach_loop(device);
-        if (!s.ok()) return s;
-    }
-    return success();
-}
+Result<std::vector<std::string>> ThinFileDriver::attached_devices(const VolumeRef& v) { return loops_over(v.location.value); }
 
 Result<VolumeUsage> ThinFileDriver::volume_usage(const VolumeRef& v) {
     struct stat st {};

@@ -17,13 +17,17 @@ std::string to_string(VolumeStatus status) {
         case VolumeStatus::extending: return "extending";
         case VolumeStatus::error_extending: return "error_extending";
         case VolumeStatus::maintenance: return "maintenance";
+        case VolumeStatus::attaching: return "attaching";
+        case VolumeStatus::detaching: return "detaching";
+        case VolumeStatus::reserved: return "reserved";
     }
     return "error";
 }
 
 std::optional<VolumeStatus> parse_volume_status(const std::string& text) {
     for (VolumeStatus s : {VolumeStatus::creating, VolumeStatus::available, VolumeStatus::in_use, VolumeStatus::deleting, VolumeStatus::error,
-                           VolumeStatus::error_deleting, VolumeStatus::extending, VolumeStatus::error_extending, VolumeStatus::maintenance})
+                           VolumeStatus::error_deleting, VolumeStatus::extending, VolumeStatus::error_extending, VolumeStatus::maintenance,
+                           VolumeStatus::attaching, VolumeStatus::detaching, VolumeStatus::reserved})
         if (to_string(s) == text) return s;
     return std::nullopt;
 }

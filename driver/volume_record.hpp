@@ -9,7 +9,10 @@
 namespace volmig {
 
 // A volume's status, as Cinder spells it in the API (to_string).
-enum class VolumeStatus { creating, available, in_use, deleting, error, error_deleting, extending, error_extending, maintenance };
+enum class VolumeStatus {
+    creating, available, in_use, deleting, error, error_deleting, extending, error_extending, maintenance,
+    attaching, detaching, reserved,  // a host is taking or giving up the volume (os-reserve, os-begin_detaching)
+};
 std::string to_string(VolumeStatus status);
 std::optional<VolumeStatus> parse_volume_status(const std::string& text);
 

@@ -7,10 +7,12 @@
 
 #include <cstdlib>
 
+#include "api/attachments.hpp"
 #include "copy/copy.hpp"
 #include "driver/backends.hpp"
 #include "driver/lvm.hpp"
 #include "tests/support/fixtures.hpp"
+#include "tests/support/service_fixture.hpp"
 
 using namespace volmig;
 using namespace volmig::test;
@@ -211,4 +213,55 @@ TEST_CASE("lvm: extend fails cleanly when the VG is full, and the orphan check s
     for (const auto& o : orphans.storage_without_records) seen = seen || o.find("volume-thick-d") != std::string::npos;
     CHECK(seen);  // created through the driver but never recorded in the store
     REQUIRE(d.remove(a).ok());
+}
+
+TEST_CASE("lvm: os-initialize_connection hands out the LV's device; it survives a restart, and terminate leaves the LV") {
+    lab();  // the VG
+    TempDir dir;
+    const std::string ini = "[DEFAULT]\nhost = vm\nauth_strategy = noauth\nstate_path = " + dir.file("state") +
+                            "\nenabled_backends = lvm-thin\n"
+                            "[lvm-thin]\nvolume_driver = lvm\nvolume_group = volmig-vm\nlvm_type = thin\nthin_pool = pool\n";
+    const nlohmann::json connector = {{"host", "compute-vm"}};
+    std::string id, device;
+    std::vector<unsigned char> written;
+    for (int round = 0; round < 2; ++round) {  // round 1 is the daemon after a restart
+        ServiceParts parts(ini);
+        AttachmentService attachments(*parts.volumes, nullptr);
+        REQUIRE(attachments.initialize().ok());
+        parts.volumes->reconcile_after_restart();
+        attachments.reconcile_after_restart();
+        if (round == 0) {
+            CreateRequest req;
+            req.size_gib = 1;
+            auto v = parts.volumes->create(req);
+            REQUIRE_MESSAGE(v.ok(), (v.ok() ? "" : v.error().message));
+            id = v->id;
+            REQUIRE(attachments.reserve(id).ok());
+            auto info = attachments.initialize_connection(id, connector);
+            REQUIRE_MESSAGE(info.ok(), (info.ok() ? "" : info.error().message));
+            CHECK((*info)["driver_volume_type"] == "local");
+            device = (*info)["data"]["device_path"];
+            CHECK(device == "/dev/volmig-vm/volume-" + id);
+            write_direct(device, 8 * MiB, MiB, 11);
+            written = read_range(device, 8 * MiB, MiB);
+            // The same bytes through device-mapper's own node of the LV: the volume's storage.
+            std::string dm = sh("lvs --noheadings -o lv_dm_path volmig-vm/volume-" + id);
+            dm.erase(0, dm.find_first_not_of(" \n"));
+            dm.erase(dm.find_last_not_of(" \n") + 1);
+            CHECK(read_range(dm, 8 * MiB, MiB) == written);
+        } else {
+            auto open = attachments.connections().of_volume(id);
+            REQUIRE(open.ok());
+            REQUIRE(open->size() == 1);
+            CHECK(open->front().device_path == device);
+            CHECK(read_range(device, 8 * MiB, MiB) == written);
+            REQUIRE(attachments.terminate_connection(id, connector).ok());
+            open = attachments.connections().of_volume(id);
+            REQUIRE(open.ok());
+            CHECK(open->empty());
+            CHECK(exists(device));  // the LV itself: terminate set nothing up to release
+            REQUIRE(attachments.unreserve(id).ok());
+            REQUIRE(parts.volumes->remove(id).ok());
+        }
+    }
 }
