@@ -377,3 +377,23 @@ TEST_CASE("os-retype on-demand to another backend migrates the volume, which tak
     CHECK(v["os-vol-host-attr:host"] == "host-a@thin#thin");
     CHECK(v["volume_type"] == "thick");
 }
+
+TEST_CASE("an in-use volume is retyped in place as Cinder allows; a retype that needs a migration is refused for it") {
+    TypesApi a;
+    a.create_type("thin-gold", R"({"volume_backend_name": "thin"})");
+    const std::string vol = a.create_volume(R"({"volume": {"size": 1, "volume_type": "thin"}})")["id"];
+    REQUIRE(a.parts.store->modify(vol, [](VolumeRecord& v) {
+        v.status = VolumeStatus::in_use;
+        return success();
+    }).ok());
+    const std::string action = "/v3/p/volumes/" + vol + "/action";
+    CHECK(a.call("POST", action, R"({"os-retype": {"new_type": "thin-gold"}})").status == 202);
+    CHECK(a.volume(vol)["volume_type"] == "thin-gold");
+    auto moved = a.call("POST", action, R"({"os-retype": {"new_type": "thick", "migration_policy": "on-demand"}})");
+    CHECK(moved.status == 400);
+    CHECK(says(moved, "in-use"));
+    auto v = a.volume(vol);
+    CHECK(v["volume_type"] == "thin-gold");
+    CHECK(v["migration_status"].is_null());
+    CHECK(v["os-vol-host-attr:host"] == "host-a@thin#thin");
+}
