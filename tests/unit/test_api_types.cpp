@@ -94,7 +94,7 @@ bool says(const ApiResponse& r, const std::string& text) { return message_of(r).
 
 }  // namespace
 
-TEST_CASE("each backend appears as a type of its volume_backend_name, the same one after a restart; the default is the first's") {
+TEST_CASE("each backend appears as a type of its volume_backend_name, the same one after a restart, the first one the default") {
     TypesApi a;
     auto list = a.call("GET", "/v3/p/types");
     REQUIRE(list.status == 200);
@@ -112,7 +112,7 @@ TEST_CASE("each backend appears as a type of its volume_backend_name, the same o
     CHECK(a.call("GET", "/v3/types/" + thin).body["volume_type"]["name"] == "thin");
 }
 
-TEST_CASE("default_volume_type in [DEFAULT] names the default type; a volume created without a type gets it") {
+TEST_CASE("the configured default_volume_type is the default type, and a volume created without a type gets it") {
     TypesApi a("default_volume_type = gold\n");
     CHECK(a.call("GET", "/v3/p/types/default").status == 404);
     auto missing = a.call("POST", "/v3/p/volumes", R"({"volume": {"size": 1}})");
@@ -209,7 +209,7 @@ TEST_CASE("type create, show, update, delete: Cinder's shapes and a message nami
     CHECK(a.call("DELETE", "/v3/p/types/" + id).status == 404);
 }
 
-TEST_CASE("extra specs: list, set several, show, update one, unset; keys and bodies checked") {
+TEST_CASE("extra specs: list, set several, show, update one, unset, with keys and bodies checked") {
     TypesApi a;
     const std::string id = a.create_type("silver")["id"];
     const std::string base = "/v3/p/types/" + id + "/extra_specs";
@@ -238,7 +238,7 @@ TEST_CASE("extra specs: list, set several, show, update one, unset; keys and bod
     CHECK(a.call("GET", "/v3/p/types/nope/extra_specs").status == 404);
 }
 
-TEST_CASE("volume_type on create takes a type's name or id; its volume_backend_name chooses the backend") {
+TEST_CASE("volume_type on create takes a type's name or id, and its volume_backend_name chooses the backend") {
     TypesApi a;
     const std::string gold = a.create_type("gold", R"({"volume_backend_name": "thick"})")["id"];
     auto by_name = a.create_volume(R"({"volume": {"size": 1, "volume_type": "gold"}})");
@@ -378,7 +378,7 @@ TEST_CASE("os-retype on-demand to another backend migrates the volume, which tak
     CHECK(v["volume_type"] == "thick");
 }
 
-TEST_CASE("an in-use volume is retyped in place as Cinder allows; a retype that needs a migration is refused for it") {
+TEST_CASE("an in-use volume is retyped in place as Cinder allows, and a retype that needs a migration is refused for it") {
     TypesApi a;
     a.create_type("thin-gold", R"({"volume_backend_name": "thin"})");
     const std::string vol = a.create_volume(R"({"volume": {"size": 1, "volume_type": "thin"}})")["id"];
