@@ -66,6 +66,10 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     d->services_->install(*d->api_);
     install_pool_routes(*d->api_, *d->service_);
     install_usage_routes(*d->api_, *d->service_);
+    d->types_ = std::make_unique<VolumeTypes>(*d->service_, d->config_.default_volume_type, log);
+    Status types = d->types_->initialize();
+    if (!types.ok()) return types.error();
+    d->types_->install(*d->api_, *d->migrations_);
     d->migrations_->resume_after_restart();
     Status listening = d->server_->start(d->config_.listen, d->config_.port);
     if (!listening.ok()) return listening.error();

@@ -15,6 +15,7 @@
 #include "api/rest.hpp"
 #include "api/server.hpp"
 #include "api/volume_service.hpp"
+#include "api/volume_types.hpp"
 #include "driver/backends.hpp"
 #include "driver/volume_store.hpp"
 
@@ -42,6 +43,7 @@ private:
     std::unique_ptr<Metrics> metrics_;
     std::unique_ptr<Peers> peers_;
     std::unique_ptr<RestApi> api_;
+    std::unique_ptr<VolumeTypes> types_;  // outlives migrations_, whose completion steps use it
     std::unique_ptr<MigrationService> migrations_;
     std::unique_ptr<BackendServices> services_;  // os-services and the admission of new volumes
     std::unique_ptr<HttpServer> server_;

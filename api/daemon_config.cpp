@@ -50,7 +50,8 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     Status known = d.only({"host", "listen", "port", "auth_strategy", "auth_token", "reader_token", "storage_availability_zone", "state_path", "enabled_backends", "http_threads",
                            "migration_workers", "volume_copy_bps_limit", "peer_timeout", "forwarding_check_interval",
                            "cleanup_retry_interval", "max_connections_per_client", "max_request_body_size", "max_header_size",
-                           "client_socket_timeout", "client_keepalive_timeout", "stream_socket_timeout"});
+                           "client_socket_timeout", "client_keepalive_timeout", "stream_socket_timeout",
+                           "default_volume_type"});
     if (!known.ok()) return known.error();
     DaemonConfig c;
     char hostname[256] = "localhost";
@@ -59,6 +60,7 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     if (c.host.empty() || c.host.find_first_of("@#/ ") != std::string::npos)
         return Error{d.where("host") + ": '" + c.host + "' cannot be a host name (no @, #, / or spaces)", ErrorKind::invalid};
     c.listen = d.string("listen", "127.0.0.1");
+    c.default_volume_type = d.string("default_volume_type", "");
     auto port = d.integer("port", 8776, 1, 65535);
     if (!port) return port.take_error();
     c.port = static_cast<uint16_t>(*port);

@@ -14,6 +14,8 @@
 //   storage_availability_zone = nova  the zone of every backend and volume (Cinder's option)
 //   state_path = /var/lib/volmig  directory of the SQLite database
 //   enabled_backends = a, b
+//   default_volume_type = NAME    the volume type of volumes created without one (default: the
+//                                 first backend's type; api/volume_types.hpp)
 //   volume_copy_bps_limit = 0     throttle migration copies (bytes/s, suffixes allowed; 0 = off)
 //   peer_timeout = 30             seconds for each call to a peer
 //   forwarding_check_interval = 60  seconds between checks of volumes that moved away (dropped
@@ -66,6 +68,7 @@ struct DaemonConfig {
     std::chrono::seconds forwarding_check_interval{60};
     std::chrono::seconds cleanup_retry_interval{30};
     std::map<std::string, SparseCopyPolicy> sparse_copy_policies;  // backend section -> sparse_copy
+    std::string default_volume_type;          // a volume type's name; empty: the first backend's
 };
 
 Result<DaemonConfig> read_daemon_config(const ConfigFile& file);

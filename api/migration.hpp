@@ -28,6 +28,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -50,7 +51,17 @@ struct MigrateRequest {
     bool lock_volume = false;
     bool auto_complete = true;
     Strategy strategy = Strategy::automatic;  // volmig:strategy: an explicitly requested strategy
+    // Runs in the transaction that records the new migration (after the record is inserted): what
+    // a caller records with it (os-retype: the type the volume gets on completion) commits with
+    // it or not at all.
+    std::function<Status(VolumeStore::Tx&, const MigrationRecord&)> also_on_start;
 };
+
+// A step of the completion, run inside the transaction in which the destination takes the
+// volume over (locally: the volume gets the new storage; to a peer: its record becomes a
+// forwarding record), so that it happens exactly when the migration completes, also when a
+// restart drives the completion on.
+using CompletionStep = std::function<Status(VolumeStore::Tx&, const MigrationRecord&)>;
 
 class MigrationService {
 public:
@@ -75,6 +86,9 @@ public:
     Result<nlohmann::json> prepare_receive(const std::string& volume_id, const nlohmann::json& args);
     ApiResponse receive_stream(const ApiRequest& head, std::istream& body);
     Result<nlohmann::json> adopt(const std::string& temporary_id, const nlohmann::json& args);
+
+    // Adds a completion step (see CompletionStep); before resume_after_restart().
+    void add_completion_step(CompletionStep step) { completion_steps_.push_back(std::move(step)); }
 
     // Registers the actions, the stream route, the view decorator and the delete guard.
     void install(RestApi& api, HttpServer& server);
@@ -137,6 +151,8 @@ private:
     std::map<std::string, std::unique_ptr<Running>> jobs_;
     bool stopping_ = false;
     std::thread sweeper_;
+    std::vector<CompletionStep> completion_steps_;
+    Status run_completion_steps(VolumeStore::Tx& tx, const MigrationRecord& m);
 };
 
 }  // namespace volmig

@@ -57,8 +57,15 @@ Status MigrationService::take_over_locally(MigrationRecord& m) {
             return success();
         });
         if (!moved.ok()) return moved;
-        return tx.remove(t.id);
+        if (Status removed = tx.remove(t.id); !removed.ok()) return removed;
+        return run_completion_steps(tx, m);
     });
+}
+
+Status MigrationService::run_completion_steps(VolumeStore::Tx& tx, const MigrationRecord& m) {
+    for (const auto& step : completion_steps_)
+        if (Status s = step(tx, m); !s.ok()) return s;
+    return success();
 }
 
 Status MigrationService::hand_over_to_peer(MigrationRecord& m, PeerClient& peer) {
@@ -100,13 +107,14 @@ Status MigrationService::hand_over_to_peer(MigrationRecord& m, PeerClient& peer)
         }
         if (adopted.ok()) {
             return store_.transition(m, MigrationState::releasing, [&](VolumeStore::Tx& tx) {
-                return tx.modify(m.volume_id, [&](VolumeRecord& r) {
+                Status forwarding = tx.modify(m.volume_id, [&](VolumeRecord& r) {
                     r.moved_to = m.destination;
                     r.location.clear();
                     r.migration_status = VolumeMigrationStatus::completing;
                     r.error.clear();
                     return success();
                 });
+                return forwarding.ok() ? run_completion_steps(tx, m) : forwarding;
             });
         }
         // Not yet adopted: the source is still complete and authoritative. Wait and ask again.

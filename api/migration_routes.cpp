@@ -9,17 +9,6 @@
 
 namespace volmig {
 
-namespace {
-
-ApiResponse ok_response(nlohmann::json body, int status = 200) {
-    ApiResponse r;
-    r.status = status;
-    r.body = std::move(body);
-    return r;
-}
-
-}  // namespace
-
 nlohmann::json MigrationService::migration_view(const std::string& volume_id) {
     auto shown = store_.shown_for(volume_id);
     if (!shown || !*shown) return nullptr;

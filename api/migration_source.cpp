@@ -129,7 +129,8 @@ Result<MigrationRecord> MigrationService::start(const MigrateRequest& req) {
             return success();
         });
         if (!checked.ok()) return checked;
-        return store_.insert(m);
+        if (!req.also_on_start) return store_.insert(m);
+        return store_.insert(m, [&](VolumeStore::Tx& inner) { return req.also_on_start(inner, m); });
     });
     if (!claimed.ok()) return claimed.error();
     if (log_) log_("migration " + m.id + ": volume " + m.volume_id + " from " + m.source_host + " to " + m.destination);

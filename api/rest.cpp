@@ -59,6 +59,13 @@ std::vector<std::string> split_path(const std::string& path) {
     return parts;
 }
 
+ApiResponse ok_response(nlohmann::json body, int status) {
+    ApiResponse r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+}
+
 ApiResponse method_not_allowed(const std::string& allowed) {
     ApiResponse r = error_response(405, "method not allowed here; allowed: " + allowed);
     r.headers.emplace_back("Allow", allowed);

@@ -122,6 +122,8 @@ ApiResponse error_response(int status, const std::string& message);
 // ErrorKind -> HTTP status: invalid/refused 400, not_found 404, others 500.
 ApiResponse error_response(const Error& error);
 
+// A JSON answer (null for none, as 202s have).
+ApiResponse ok_response(nlohmann::json body, int status = 200);
 // 405 with the Allow header.
 ApiResponse method_not_allowed(const std::string& allowed);
 // A path's non-empty segments.

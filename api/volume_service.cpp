@@ -268,7 +268,14 @@ Result<nlohmann::json> VolumeService::capability_document(const std::string& hos
 
 Result<VolumeRecord> VolumeService::create(const CreateRequest& req) {
     Backend* backend = nullptr;
-    if (req.volume_type.empty()) {
+    VolumeTypeChoice choice;
+    if (type_resolver_) {
+        auto chosen = type_resolver_(req.volume_type);
+        if (!chosen) return chosen.take_error();
+        choice = *chosen;
+        backend = backends_.find(choice.backend);
+        if (!backend) return Error{"backend " + choice.backend + " is not enabled on host " + config_.host, ErrorKind::invalid};
+    } else if (req.volume_type.empty()) {
         backend = &backends_.first();
     } else {
         backend = backends_.find_by_backend_name(req.volume_type);
@@ -291,9 +298,18 @@ Result<VolumeRecord> VolumeService::create(const CreateRequest& req) {
     r.project_id = req.project_id;
     r.metadata = req.metadata.dump();
     r.description = req.description;
+    r.volume_type_id = choice.type_id;
     // The record exists before the storage does: a crash in between is an orphan record,
     // never unrecorded storage.
-    Status inserted = store_.insert(r);
+    Status inserted = store_.transaction([&](VolumeStore::Tx& tx) -> Status {
+        if (type_resolver_) {
+            auto again = type_resolver_(req.volume_type);
+            if (!again) return again.error();
+            if (again->type_id != choice.type_id || again->backend != choice.backend)
+                return Error{"volume_type '" + req.volume_type + "' changed while the volume was being created: retry", ErrorKind::refused};
+        }
+        return tx.insert(r);
+    });
     if (!inserted.ok()) return inserted.error();
     auto location = backend->driver->create(r.id, bytes);
     Status recorded = store_.modify(r.id, [&](VolumeRecord& v) {

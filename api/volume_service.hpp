@@ -28,7 +28,7 @@ struct CreateRequest {
     std::string name;
     std::string description;
     uint64_t size_gib = 0;
-    std::string volume_type;  // selects the backend by volume_backend_name; empty: the first
+    std::string volume_type;  // a volume type's name or id (see set_type_resolver); empty: the default
     nlohmann::json metadata = nlohmann::json::object();
 };
 
@@ -62,6 +62,14 @@ private:
     VolumeDriver* driver_;
     Attachment attachment_;
 };
+
+// What a volume type chooses for a new volume: the type (recorded as volume_type_id) and the
+// backend (section name) it goes to.
+struct VolumeTypeChoice {
+    std::string type_id;
+    std::string backend;
+};
+using VolumeTypeResolver = std::function<Result<VolumeTypeChoice>(const std::string& name_or_id)>;
 
 // A connection os-initialize_connection opened to a volume (api/attachments.hpp keeps them): the
 // host it was made for, and the device it handed out ("" while it is being set up).
@@ -101,6 +109,11 @@ public:
     // A check that may refuse a delete, run atomically with it (the migration service refuses
     // deleting a volume a stream is being written into).
     void set_delete_guard(std::function<Status(const VolumeRecord&)> guard) { delete_guard_ = std::move(guard); }
+    // How create() reads CreateRequest::volume_type (api/volume_types.hpp). The choice is made
+    // again inside the transaction that records the volume, so a type deleted or changed meanwhile
+    // fails the create instead of leaving a volume of a type that is gone. Without a resolver,
+    // volume_type names a backend by its volume_backend_name (empty: the first backend).
+    void set_type_resolver(VolumeTypeResolver resolver) { type_resolver_ = std::move(resolver); }
 
     // A check that may refuse new volumes on a backend (a disabled service refuses them): create()
     // runs it for every new volume, a client's or a migration's destination, and a migration onto
@@ -140,6 +153,7 @@ private:
     std::map<std::string, SparseCopyPolicy> policies_;  // per backend, from sparse_copy
     std::function<Status(const VolumeRecord&)> delete_guard_;
     std::function<Status(const Backend&)> admission_;
+    VolumeTypeResolver type_resolver_;
     ConnectionLookup connections_;
 };
 

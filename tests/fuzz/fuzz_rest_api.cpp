@@ -1,5 +1,6 @@
 // Fuzz target: the REST API (api/rest.hpp, RestApi::handle) over a real VolumeService: two
-// thin_file backends in a test directory, a real SQLite store, token authentication.
+// thin_file backends in a test directory, a real SQLite store, token authentication, the volume
+// type routes (api/volume_types.hpp).
 //
 // Feeds: the fuzz data is an HTTP request as text, the way the server hands it over:
 //   METHOD SP PATH[?QUERY] LF, then "Name: value" header lines, an empty line, the body.
@@ -31,6 +32,7 @@
 #include "api/backend_services.hpp"
 #include "api/ops_routes.hpp"
 #include "api/rest.hpp"
+#include "api/volume_types.hpp"
 #include "api/volume_updates.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 #include "tests/support/service_fixture.hpp"
@@ -52,15 +54,19 @@ struct Daemon {
     Metrics metrics;
     RestApi api;
     BackendServices services;  // os-services, and the admission of creates
+    VolumeTypes types;         // the /types routes and volume_type on create (no os-retype: no migrations here)
 
     // With the routes that change a volume's records (metadata, PUT, os-set_bootable,
-    // os-reset_status), os-services (and the admission of creates), pools, zones, limits, quotas.
-    Daemon() : parts(ini(dir)), api(*parts.volumes, metrics, nullptr), services(*parts.volumes) {
-        if (!services.initialize().ok()) std::abort();
+    // os-reset_status), os-services (and the admission of creates), pools, zones, limits, quotas,
+    // and volume types.
+    Daemon() : parts(ini(dir)), api(*parts.volumes, metrics, nullptr), services(*parts.volumes), types(*parts.volumes, "", nullptr) {
+        check(services.initialize().ok(), "the backend services initialize");
         services.install(api);
         install_pool_routes(api, *parts.volumes);
         install_usage_routes(api, *parts.volumes);
         install_volume_updates(api, *parts.volumes, nullptr, nullptr);
+        check(types.initialize().ok(), "the volume types initialize");
+        types.install_routes(api);
     }
     static std::string ini(const test::TempDir& dir) {
         return "[DEFAULT]\nhost = host-a\nauth_strategy = token\nauth_token = " +
