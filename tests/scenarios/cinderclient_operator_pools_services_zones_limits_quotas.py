@@ -16,14 +16,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from scenario_support import check, fill_file, run_scenario
+from openstack_clients import table
 
 PROJECT = "p"
 REASON = "disk swap on rack 4"
-
-
-def table(text):
-    """Rows of a prettytable, as lists of stripped cells."""
-    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines() if line.startswith("|")]
 
 
 def dicts(text):

@@ -19,17 +19,10 @@ from volmig_lab import GiB, MiB, sha256_of, write_pattern_volume
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from scenario_support import check, pool_files, run_scenario
+from openstack_clients import table, props
 
 PROJECT = "p"
 NONZERO = (8 + 20 + 3) * MiB  # write_pattern_volume's default data extents
-
-
-def table(text):
-    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines() if line.startswith("|")]
-
-
-def props(text):
-    return {r[0]: r[1] for r in table(text) if len(r) == 2 and r[0] not in ("Property",)}
 
 
 def main(lab):

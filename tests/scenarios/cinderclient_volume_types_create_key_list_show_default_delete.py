@@ -19,28 +19,10 @@ from volmig_lab import GiB
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from scenario_support import check, run_scenario
+from openstack_clients import table, props
 
 PROJECT = "p"
 TOKEN = "types-admin-token"
-
-
-def table(text):
-    """Rows of a prettytable, as lists of stripped cells."""
-    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines() if line.startswith("|")]
-
-
-def props(text):
-    """A 'Property | Value' table as a dict (continuation rows appended)."""
-    out, last = {}, None
-    for row in table(text):
-        if len(row) != 2 or row[0] in ("Property", "Field"):
-            continue
-        if row[0]:
-            last = row[0]
-            out[last] = row[1]
-        elif last:
-            out[last] += "\n" + row[1]
-    return out
 
 
 def main(lab):
