@@ -367,7 +367,8 @@ TEST_CASE("ops services: bodies are validated as Cinder's schema, and an unknown
         CHECK(message_of(r).find(c.says) != std::string::npos);
     }
     // Nothing was disabled by the refused requests.
-    for (const auto& s : o.call("GET", "/v3/p/os-services").body["services"]) CHECK(s["status"] == "enabled");
+    const ApiResponse listed = o.call("GET", "/v3/p/os-services");
+    for (const auto& s : listed.body.at("services")) CHECK(s["status"] == "enabled");
     // The deprecated "service" key names the binary too; other actions and methods.
     CHECK(o.call("PUT", "/v3/p/os-services/disable", R"({"host": "host-o@thin", "service": "cinder-volume"})").status == 200);
     CHECK(o.call("PUT", "/v3/p/os-services/freeze", R"({"host": "host-o@thin"})").status == 404);
