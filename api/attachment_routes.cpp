@@ -68,6 +68,9 @@ Result<AttachRequest> attach_request(const nlohmann::json& args) {
     if (!args.contains("mountpoint")) return Error{"os-attach needs mountpoint (the device the server sees, e.g. /dev/vdb)", ErrorKind::invalid};
     if (args.contains("instance_uuid") && !is_uuid(req.instance_uuid))
         return Error{"instance_uuid must be a UUID (got " + json_for_message(args["instance_uuid"]) + ")", ErrorKind::invalid};
+    // As Cinder: a volume attaches to a server or to a host, never to both at once.
+    if (!req.instance_uuid.empty() && !req.host_name.empty())
+        return Error{"os-attach takes instance_uuid or host_name, not both: a volume attaches to a server or to a host", ErrorKind::invalid};
     if (req.instance_uuid.empty() && req.host_name.empty())
         return Error{"os-attach needs instance_uuid or host_name: whom the volume is attached to", ErrorKind::invalid};
     if (req.mode != "rw" && req.mode != "ro") return Error{"mode must be rw or ro (got " + json_for_message(args["mode"]) + ")", ErrorKind::invalid};

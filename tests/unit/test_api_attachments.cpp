@@ -250,6 +250,7 @@ TEST_CASE("attachment bodies are validated field by field, and a refused request
         {R"({"os-attach": {"instance_uuid": ")" + kServer + R"(", "mountpoint": "/dev/vdb", "bogus": 1}})", "unknown field 'bogus' in os-attach"},
         {R"({"os-attach": {"instance_uuid": ")" + kServer + R"("}})", "os-attach needs mountpoint"},
         {R"({"os-attach": {"mountpoint": "/dev/vdb"}})", "needs instance_uuid or host_name"},
+        {R"({"os-attach": {"instance_uuid": ")" + kServer + R"(", "host_name": "h")" + mp + "}}", "instance_uuid or host_name, not both"},
         {R"({"os-attach": {"instance_uuid": "not-a-uuid")" + mp + "}}", "instance_uuid must be a UUID"},
         {R"({"os-attach": {"instance_uuid": 7)" + mp + "}}", "instance_uuid must be a string"},
         {R"({"os-attach": {"instance_uuid": null)" + mp + "}}", "instance_uuid must be a string"},
