@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "api/attachments.hpp"
+#include "api/volume_updates.hpp"
 #include "copy/json_text.hpp"
 
 namespace volmig {
@@ -95,6 +96,12 @@ Result<nlohmann::json> connector_of(const std::string& action, const nlohmann::j
         return Error{"connector is larger than " + std::to_string(kMaxConnectorBytes) + " bytes", ErrorKind::invalid};
     if (c.contains("host") && !c["host"].is_string())
         return Error{"connector.host must be a string (got " + json_for_message(c["host"]) + ")", ErrorKind::invalid};
+    // The host names the connection (in records, messages and log lines): a host name's text.
+    if (c.contains("host")) {
+        const std::string host = c["host"].get<std::string>();
+        if (!is_utf8_text(host) || utf8_chars(host) > 255)
+            return Error{"connector.host must be 0 to 255 characters of text (UTF-8 without NUL)", ErrorKind::invalid};
+    }
     return c;
 }
 
