@@ -500,3 +500,19 @@ TEST_CASE("thick_file: a volume keeps at most kMaxConnectionsPerVolume connectio
     CHECK(a.action(id, R"({"os-terminate_connection": {"connector": null}})").status == 202);
     CHECK(a.loops_of(id).empty());
 }
+
+TEST_CASE("a volume attached to one server attaches to no other, also after a reset of its status alone to available") {
+    Api a;
+    const std::string id = a.attached();
+    a.set_status(id, VolumeStatus::available);  // what os-reset_status {"status": "available"} leaves: the attachment kept
+    REQUIRE(a.action(id, R"({"os-reserve": null})").status == 202);
+    CHECK(says(a.action(id, R"({"os-attach": {"host_name": "other-host", "mountpoint": "/dev/vdc"}})"), 400, "attached already"));
+    CHECK(says(a.action(id, R"({"os-attach": {"instance_uuid": "99999999-2222-3333-4444-555555555555", "mountpoint": "/dev/vdc"}})"), 400,
+               "attached already"));
+    CHECK(a.show(id)["attachments"].size() == 1);
+    CHECK(a.show(id)["status"] == "attaching");
+    // The server it is attached to may attach again (as Cinder: what it already is).
+    CHECK(a.action(id, R"({"os-attach": {"instance_uuid": ")" + kServer + R"(", "mountpoint": "/dev/vdb"}})").status == 202);
+    CHECK(a.show(id)["status"] == "in-use");
+    CHECK(a.show(id)["attachments"].size() == 1);
+}
