@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "api/attachments.hpp"
+#include "api/volume_updates.hpp"
 #include "copy/json_text.hpp"
 
 namespace volmig {
@@ -68,6 +69,9 @@ Result<AttachRequest> attach_request(const nlohmann::json& args) {
     if (!args.contains("mountpoint")) return Error{"os-attach needs mountpoint (the device the server sees, e.g. /dev/vdb)", ErrorKind::invalid};
     if (args.contains("instance_uuid") && !is_uuid(req.instance_uuid))
         return Error{"instance_uuid must be a UUID (got " + json_for_message(args["instance_uuid"]) + ")", ErrorKind::invalid};
+    // As Cinder: a volume attaches to a server or to a host, never to both at once.
+    if (!req.instance_uuid.empty() && !req.host_name.empty())
+        return Error{"os-attach takes instance_uuid or host_name, not both: a volume attaches to a server or to a host", ErrorKind::invalid};
     if (req.instance_uuid.empty() && req.host_name.empty())
         return Error{"os-attach needs instance_uuid or host_name: whom the volume is attached to", ErrorKind::invalid};
     if (req.mode != "rw" && req.mode != "ro") return Error{"mode must be rw or ro (got " + json_for_message(args["mode"]) + ")", ErrorKind::invalid};
@@ -92,6 +96,12 @@ Result<nlohmann::json> connector_of(const std::string& action, const nlohmann::j
         return Error{"connector is larger than " + std::to_string(kMaxConnectorBytes) + " bytes", ErrorKind::invalid};
     if (c.contains("host") && !c["host"].is_string())
         return Error{"connector.host must be a string (got " + json_for_message(c["host"]) + ")", ErrorKind::invalid};
+    // The host names the connection (in records, messages and log lines): a host name's text.
+    if (c.contains("host")) {
+        const std::string host = c["host"].get<std::string>();
+        if (!is_utf8_text(host) || utf8_chars(host) > 255)
+            return Error{"connector.host must be 0 to 255 characters of text (UTF-8 without NUL)", ErrorKind::invalid};
+    }
     return c;
 }
 

@@ -100,9 +100,11 @@ Status AttachmentService::attach(const std::string& id, const AttachRequest& req
                                   return success();
                               }
                           }
-                          if (v.status == VolumeStatus::in_use)
-                              return Error{"volume " + v.id + " is in-use: it is attached already, and volmig volumes attach to one "
-                                           "server or host at a time (multiattach is not supported)",
+                          // Any other attachment refuses this one, whatever the status says (an
+                          // operator's reset of the status alone keeps the attachments).
+                          if (!list->empty())
+                              return Error{"volume " + v.id + " is " + to_string(v.status) + " and attached already, and volmig volumes attach "
+                                           "to one server or host at a time (multiattach is not supported)",
                                            ErrorKind::invalid};
                           nlohmann::json a = {
                               {"id", v.id},

@@ -33,6 +33,11 @@
 
 namespace volmig {
 
+// The connections one volume keeps open at once (each a loop device on thick_file): enough for
+// a server's host and a live migration's destination host with retries, and a bound on what
+// connectors with ever new host names can set up.
+constexpr size_t kMaxConnectionsPerVolume = 8;
+
 struct AttachRequest {
     std::string instance_uuid;  // the server's id, or ""
     std::string host_name;      // the host's name, or "" (one of the two is given)

@@ -82,6 +82,10 @@ Result<nlohmann::json> AttachmentService::initialize_connection(const std::strin
             volume = v;
             return success();
         }
+        if (open->size() >= kMaxConnectionsPerVolume)
+            return Error{"volume " + v.id + " has " + std::to_string(open->size()) + " open connections, the most volmig keeps for one volume: "
+                             "os-terminate_connection one first",
+                         ErrorKind::invalid};
         volume = v;
         return connections_.insert(c);
     });

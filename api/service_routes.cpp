@@ -101,6 +101,8 @@ ApiResponse BackendServices::update(const ApiRequest& request, const std::string
     for (const auto* field : {&binary, &service})
         if (**field && (**field)->empty()) return error_response(400, "binary must not be empty (cinder-volume)");
     if (*cluster && !(*cluster)->empty()) return error_response(400, "cluster: volmig has no clusters; name the service by host");
+    // As Cinder: disable-log-reason without a reason is refused (not a disable without one).
+    if (with_reason && !*reason) return error_response(400, "disabled_reason is missing: disable-log-reason needs 1 to 255 characters");
     if (*reason) {
         const std::string& text = **reason;
         if (text.empty() || text.find_first_not_of(" \t") == std::string::npos)

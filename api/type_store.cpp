@@ -180,4 +180,17 @@ Status TypeStore::forget_retype(VolumeStore::Tx& tx, const std::string& migratio
     return success();
 }
 
+Result<std::vector<std::string>> TypeStore::retyped_to(const std::string& type_id) {
+    return store_.with_read_session([&](Poco::Data::Session& session) -> Result<std::vector<std::string>> {
+        try {
+            std::string t = type_id;
+            std::vector<std::string> volumes;
+            session << "SELECT volume_id FROM volume_retypes WHERE type_id = ?", use(t), into(volumes), now;
+            return volumes;
+        } catch (const Poco::Exception& e) {
+            return db_error("read the retypes to type " + type_id, e);
+        }
+    });
+}
+
 }  // namespace volmig

@@ -50,6 +50,9 @@ public:
     Status record_retype(VolumeStore::Tx& tx, const std::string& migration_id, const std::string& volume_id, const std::string& type_id);
     Result<std::optional<std::string>> retype_of(const std::string& migration_id);
     Status forget_retype(VolumeStore::Tx& tx, const std::string& migration_id);
+    // The volumes that a recorded retype gives this type (the migration may have ended: a
+    // rolled-back one leaves its row; the caller checks the volume).
+    Result<std::vector<std::string>> retyped_to(const std::string& type_id);
 
     VolumeStore& volumes() { return store_; }
 

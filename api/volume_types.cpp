@@ -1,5 +1,7 @@
 #include "api/volume_types.hpp"
 
+#include <algorithm>
+
 #include <Poco/UUIDGenerator.h>
 
 #include "api/log.hpp"
@@ -127,10 +129,15 @@ Status VolumeTypes::check_unused(const VolumeType& type, const std::string& what
     if (!volumes) return volumes.error();
     auto all = list();
     if (!all) return all.error();
+    // A volume that a running migration retypes to this type has it too: it takes the type as
+    // the migration completes (a rolled-back migration's row names a volume no longer migrating).
+    auto retyped = store_.retyped_to(type.id);
+    if (!retyped) return retyped.error();
     size_t users = 0;
     std::string example;
     for (const auto& v : *volumes) {
-        if (type_id_of(v, *all) != type.id) continue;
+        const bool retyping = v.in_migration() && std::find(retyped->begin(), retyped->end(), v.id) != retyped->end();
+        if (!retyping && type_id_of(v, *all) != type.id) continue;
         if (users++ == 0) example = v.id;
     }
     if (users == 0) return success();

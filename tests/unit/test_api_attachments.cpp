@@ -250,6 +250,7 @@ TEST_CASE("attachment bodies are validated field by field, and a refused request
         {R"({"os-attach": {"instance_uuid": ")" + kServer + R"(", "mountpoint": "/dev/vdb", "bogus": 1}})", "unknown field 'bogus' in os-attach"},
         {R"({"os-attach": {"instance_uuid": ")" + kServer + R"("}})", "os-attach needs mountpoint"},
         {R"({"os-attach": {"mountpoint": "/dev/vdb"}})", "needs instance_uuid or host_name"},
+        {R"({"os-attach": {"instance_uuid": ")" + kServer + R"(", "host_name": "h")" + mp + "}}", "instance_uuid or host_name, not both"},
         {R"({"os-attach": {"instance_uuid": "not-a-uuid")" + mp + "}}", "instance_uuid must be a UUID"},
         {R"({"os-attach": {"instance_uuid": 7)" + mp + "}}", "instance_uuid must be a string"},
         {R"({"os-attach": {"instance_uuid": null)" + mp + "}}", "instance_uuid must be a string"},
@@ -274,6 +275,8 @@ TEST_CASE("attachment bodies are validated field by field, and a refused request
         {R"({"os-initialize_connection": {"connector": null}})", "connector must be an object ("},
         {R"({"os-initialize_connection": {"connector": {}, "x": 1}})", "unknown field 'x' in os-initialize_connection"},
         {R"({"os-initialize_connection": {"connector": {"host": 5}}})", "connector.host must be a string"},
+        {R"({"os-initialize_connection": {"connector": {"host": "compute\u0000x"}}})", "connector.host must be 0 to 255 characters of text"},
+        {R"({"os-initialize_connection": {"connector": {"host": ")" + std::string(256, 'h') + R"("}}})", "connector.host must be 0 to 255"},
         {R"({"os-initialize_connection": {"connector": {"host": "h", "pad": ")" + std::string(17000, 'p') + R"("}}})", "connector is larger than"},
         {R"({"os-terminate_connection": []})", "os-terminate_connection takes an object"},
         {R"({"os-terminate_connection": {}})", "os-terminate_connection needs connector"},
@@ -477,4 +480,39 @@ TEST_CASE("in use: an open connection keeps an available volume from delete, ext
     CHECK(a.loops_of(id).empty());
     CHECK(a.action(id, R"({"os-extend": {"new_size": 2}})").status == 202);
     CHECK(a.call("DELETE", "/v3/p/volumes/" + id).status == 202);
+}
+
+TEST_CASE("thick_file: a volume keeps at most kMaxConnectionsPerVolume connections, so that connectors cannot use up the loop devices") {
+    Api a;
+    const std::string id = a.attached("small");
+    for (size_t i = 0; i < kMaxConnectionsPerVolume; ++i) {
+        auto r = a.action(id, R"({"os-initialize_connection": {"connector": {"host": "compute-)" + std::to_string(i) + R"("}}})");
+        REQUIRE_MESSAGE(r.status == 200, r.body.dump());
+    }
+    CHECK(a.loops_of(id).size() == kMaxConnectionsPerVolume);
+    CHECK(says(a.action(id, R"({"os-initialize_connection": {"connector": {"host": "one-too-many"}}})"), 400, "open connections"));
+    CHECK(says(a.action(id, R"({"os-initialize_connection": {"connector": {"initiator": "iqn.x"}}})"), 400, "open connections"));
+    CHECK(a.loops_of(id).size() == kMaxConnectionsPerVolume);
+    // A connector that has its connection still gets it.
+    CHECK(a.action(id, R"({"os-initialize_connection": {"connector": {"host": "compute-0"}}})").status == 200);
+    CHECK(a.action(id, R"({"os-terminate_connection": {"connector": {"host": "compute-0"}}})").status == 202);
+    CHECK(a.action(id, R"({"os-initialize_connection": {"connector": {"host": "one-more"}}})").status == 200);
+    CHECK(a.action(id, R"({"os-terminate_connection": {"connector": null}})").status == 202);
+    CHECK(a.loops_of(id).empty());
+}
+
+TEST_CASE("a volume attached to one server attaches to no other, also after a reset of its status alone to available") {
+    Api a;
+    const std::string id = a.attached();
+    a.set_status(id, VolumeStatus::available);  // what os-reset_status {"status": "available"} leaves: the attachment kept
+    REQUIRE(a.action(id, R"({"os-reserve": null})").status == 202);
+    CHECK(says(a.action(id, R"({"os-attach": {"host_name": "other-host", "mountpoint": "/dev/vdc"}})"), 400, "attached already"));
+    CHECK(says(a.action(id, R"({"os-attach": {"instance_uuid": "99999999-2222-3333-4444-555555555555", "mountpoint": "/dev/vdc"}})"), 400,
+               "attached already"));
+    CHECK(a.show(id)["attachments"].size() == 1);
+    CHECK(a.show(id)["status"] == "attaching");
+    // The server it is attached to may attach again (as Cinder: what it already is).
+    CHECK(a.action(id, R"({"os-attach": {"instance_uuid": ")" + kServer + R"(", "mountpoint": "/dev/vdb"}})").status == 202);
+    CHECK(a.show(id)["status"] == "in-use");
+    CHECK(a.show(id)["attachments"].size() == 1);
 }

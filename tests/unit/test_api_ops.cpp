@@ -349,6 +349,8 @@ TEST_CASE("ops services: bodies are validated as Cinder's schema, and an unknown
              {"disable", R"({"host": "host-o@thin", "binary": "cinder-volume", "cluster": "c1"})", 400, "cluster"},
              {"disable", "[1]", 400, "object"},
              {"disable", "", 400, "body"},
+             {"disable-log-reason", R"({"host": "host-o@thin", "binary": "cinder-volume"})", 400, "disabled_reason is missing"},
+             {"disable-log-reason", R"({"host": "host-o@thin", "binary": "cinder-volume", "disabled_reason": null})", 400, "disabled_reason is missing"},
              {"disable-log-reason", R"({"host": "host-o@thin", "binary": "cinder-volume", "disabled_reason": ""})", 400, "disabled_reason"},
              {"disable-log-reason", R"({"host": "host-o@thin", "binary": "cinder-volume", "disabled_reason": "   "})", 400, "disabled_reason"},
              {"disable-log-reason", R"({"host": "host-o@thin", "binary": "cinder-volume", "disabled_reason": "a\nb"})", 400, "control"},

@@ -81,6 +81,16 @@ struct TypesApi {
         REQUIRE(r.status == 200);
         return r.body["volume"];
     }
+    // The volume once its migration succeeded or failed (30 s at most).
+    nlohmann::json migration_ended(const std::string& id) {
+        nlohmann::json v;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        do {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            v = volume(id);
+        } while (v["migration_status"] != "success" && v["migration_status"] != "error" && std::chrono::steady_clock::now() < deadline);
+        return v;
+    }
     size_t type_count() { return call("GET", "/v3/types?is_public=none").body["volume_types"].size(); }
 };
 
@@ -390,4 +400,23 @@ TEST_CASE("an in-use volume is retyped in place as Cinder allows, and a retype t
     CHECK(v["volume_type"] == "thin-gold");
     CHECK(v["migration_status"].is_null());
     CHECK(v["os-vol-host-attr:host"] == "host-a@thin#thin");
+}
+
+TEST_CASE("a type that a running retype migration gives its volume cannot be deleted nor its placement changed until it ends") {
+    TypesApi a("volume_copy_bps_limit = 1M\n");  // the copy of 3 MiB takes about 3 s
+    const std::string target = a.create_type("to-thick", R"({"volume_backend_name": "thick"})")["id"];
+    auto created = a.create_volume(R"({"volume": {"size": 1, "volume_type": "thin"}})");
+    const std::string vol = created["id"];
+    write_random(created["volmig:location"], 0, 3 << 20, 7);
+    auto r = a.call("POST", "/v3/p/volumes/" + vol + "/action", R"({"os-retype": {"new_type": "to-thick", "migration_policy": "on-demand"}})");
+    REQUIRE_MESSAGE(r.status == 202, r.body.dump());
+    auto deleted = a.call("DELETE", "/v3/p/types/" + target);
+    CHECK_MESSAGE(deleted.status == 400, deleted.body.dump());
+    CHECK(says(deleted, "still in use"));
+    auto moved = a.call("PUT", "/v3/p/types/" + target + "/extra_specs/volume_backend_name", R"({"volume_backend_name": "thin"})");
+    CHECK_MESSAGE(moved.status == 400, moved.body.dump());
+    auto v = a.migration_ended(vol);
+    REQUIRE_MESSAGE(v["migration_status"] == "success", v.dump());
+    CHECK(v["volume_type_id"] == target);
+    CHECK(a.call("GET", "/v3/p/types/" + target).status == 200);
 }
