@@ -31,6 +31,7 @@ done
 #   python3-cinderclient               the tests that standard OpenStack tooling works against volmigd:
 #   python3-openstackclient            cinder, openstack and the openstacksdk, unmodified
 #   python3-openstacksdk
+#   python3-cinder                     the Cinder volume driver (driver/cinder) is built on it and tested under it
 #   prometheus                         promtool checks the /metrics exposition
 #   curl                               the CLI scenario tests talk HTTP with it
 #   clang                              compiles the fuzz build (libFuzzer is clang's)
@@ -38,7 +39,7 @@ done
 #   libclang-rt-14-dev                 clang's ASan, UBSan and fuzzer runtimes the fuzz build links
 PACKAGES=(build-essential cmake pkg-config libpoco-dev libsqlite3-dev nlohmann-json3-dev libcurl4-openssl-dev
           libboost-dev doctest-dev libxxhash-dev util-linux coreutils e2fsprogs xfsprogs python3
-          python3-cinderclient python3-openstackclient python3-openstacksdk prometheus curl clang libfuzzer-14-dev libclang-rt-14-dev)
+          python3-cinderclient python3-openstackclient python3-openstacksdk python3-cinder prometheus curl clang libfuzzer-14-dev libclang-rt-14-dev)
 PACKAGES+=(${VOLMIG_EXTRA_PACKAGES:-})
 
 missing=()

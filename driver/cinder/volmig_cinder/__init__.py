@@ -1,0 +1,1 @@
+"""volmig_cinder: an out-of-tree Cinder volume driver over a volmigd backend (driver.py)."""
