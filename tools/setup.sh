@@ -32,6 +32,10 @@ done
 #   python3-openstackclient            cinder, openstack and the openstacksdk, unmodified
 #   python3-openstacksdk
 #   python3-cinder                     the Cinder volume driver (driver/cinder) is built on it and tested under it
+#   rabbitmq-server cinder-api         the real-Cinder test (tests/scenarios/real_cinder_*, tools/pylib/cinder_lab.py):
+#   cinder-scheduler cinder-volume     real cinder-api, scheduler and two cinder-volume services over RabbitMQ,
+#                                      started as plain processes in a temp dir (nothing starts system-wide)
+#   dmidecode                          os-brick's nvmeof connector, which cinder-volume loads, calls it
 #   prometheus                         promtool checks the /metrics exposition
 #   curl                               the CLI scenario tests talk HTTP with it
 #   clang                              compiles the fuzz build (libFuzzer is clang's)
@@ -39,7 +43,8 @@ done
 #   libclang-rt-14-dev                 clang's ASan, UBSan and fuzzer runtimes the fuzz build links
 PACKAGES=(build-essential cmake pkg-config libpoco-dev libsqlite3-dev nlohmann-json3-dev libcurl4-openssl-dev
           libboost-dev doctest-dev libxxhash-dev util-linux coreutils e2fsprogs xfsprogs python3
-          python3-cinderclient python3-openstackclient python3-openstacksdk python3-cinder prometheus curl clang libfuzzer-14-dev libclang-rt-14-dev)
+          python3-cinderclient python3-openstackclient python3-openstacksdk python3-cinder
+          rabbitmq-server cinder-api cinder-scheduler cinder-volume dmidecode prometheus curl clang libfuzzer-14-dev libclang-rt-14-dev)
 PACKAGES+=(${VOLMIG_EXTRA_PACKAGES:-})
 
 missing=()
@@ -50,9 +55,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "setup: need root to install: ${missing[*]}" >&2; exit 1; }
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Debian's postinst scripts start rabbitmq-server and the cinder services system-wide; a
+  # policy-rc.d that answers 101 forbids that. An existing one is kept aside and put back after.
+  policy=/usr/sbin/policy-rc.d saved=""
+  if [ -e "$policy" ]; then saved=$(mktemp /usr/sbin/.policy-rc.d.XXXXXX); cp -p "$policy" "$saved"; fi
+  restore_policy() { if [ -n "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi; }
+  trap restore_policy EXIT
+  printf '#!/bin/sh\n# tools/setup.sh: no service starts during the install\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
   apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && \
          apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"; }
+  restore_policy
+  trap - EXIT
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)

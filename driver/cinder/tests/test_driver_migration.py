@@ -93,6 +93,23 @@ class Migration(cs.LabCase):
         vol.update(update)
         self.b_thin.delete_volume(vol)
 
+    def test_a_retype_that_migrates_an_available_volume_uses_volmig(self):
+        # Cinder's retype calls migrate_volume with status retyping, previous_status available
+        # (found by the real-Cinder test: the driver used to leave such a retype to dd).
+        vol = self.source(10)
+        vol.update({"status": "retyping", "previous_status": "available"})
+        moved, update = self.a_thin.migrate_volume(None, vol, scheduler_host("cv-b@b-thin", self.b_thin))
+        self.assertTrue(moved)
+        self.assertEqual(self.a.show(vol.provider_id)["volmig:migration"]["plan"]["strategy"], "sparse")
+        vol.update(update)
+        self.b_thin.delete_volume(vol)
+        # an in-use volume being retyped is Cinder's to copy
+        vol = cs.created(self.a_thin)
+        vol.update({"status": "retyping", "previous_status": "in-use"})
+        self.assertEqual(self.a_thin.migrate_volume(None, vol, scheduler_host("cv-b@b-thin", self.b_thin)), (False, None))
+        self.assertIsNone(self.a.show(vol.provider_id)["volmig:migration"])
+        self.a_thin.delete_volume(vol)
+
     def test_onto_a_pool_that_is_not_volmig_is_left_to_cinder(self):
         vol = cs.created(self.a_thin)
         lvm = {"host": "cv-c@lvm#lvm", "cluster_name": None,

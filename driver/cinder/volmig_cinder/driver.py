@@ -244,8 +244,14 @@ class VolmigDriver(driver.VolumeDriver):
         if not destination or not url:
             LOG.info("Volume %s: %s is not a volmig pool: Cinder's generic migration", volume.id, (host or {}).get("host"))
             return False, None
-        if volume.status != "available":
-            LOG.info("Volume %s is %s: volmig migrates available volumes only: Cinder's generic migration", volume.id, volume.status)
+        # A retype that migrates runs with status retyping (maintenance for some admin
+        # paths); the status the volume returns to is previous_status.
+        status = volume.status
+        if status in ("retyping", "maintenance"):
+            status = volume.previous_status
+        if status != "available":
+            LOG.info("Volume %s is %s (was %s): volmig migrates available volumes only: Cinder's generic migration",
+                     volume.id, volume.status, volume.previous_status)
             return False, None
         volmig_id = volume.provider_id
         LOG.info("Volume %s: volmig migration of %s from %s to %s (%s)", volume.id, volmig_id, self.volmig_pool, destination, url)
