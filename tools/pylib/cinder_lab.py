@@ -122,6 +122,22 @@ class CinderLab:
             s.stop()
         self.services = []
 
+    def rss_mib(self):
+        """Resident memory of every process in the lab's process groups, in MiB."""
+        groups = {s.proc.pid for s in self.services}
+        total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[2]) in groups:  # pgrp
+                    total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # rss pages
+            except (OSError, IndexError, ValueError):
+                continue
+        return total / (1 << 20)
+
     def log_tails(self, lines=30):
         return "\n".join(f"--- {s.name} log (tail) ---\n{s.log_tail(lines)}" for s in self.services)
 
