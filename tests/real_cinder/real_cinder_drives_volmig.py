@@ -19,6 +19,7 @@ import hashlib
 import os
 import random
 import re
+import signal
 import stat
 import sys
 import time
@@ -389,6 +390,8 @@ def main():
     lab = Lab(volmigd=os.environ.get("VOLMIGD", os.path.join(ROOT, "build", "bin", "volmigd")), keep=bool(os.environ.get("KEEP")))
     lab.__enter__()
     cl = CinderLab(lab)
+    # ctest's timeout (or an operator) ends the test with SIGTERM: clean up as on a failure
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ok = False
     try:
         scenario(lab, cl)
