@@ -11,7 +11,8 @@ bytes), driven with the real cinderclient (CLI and Python API) against real cind
    destination is thin again (allocation).
 4. cinder migrate --force-host-copy True: Cinder's generic dd copy, conv=sparse onto thin and
    not onto thick (cinder-volume's logged dd command line, allocation).
-5. host-b's volmigd stopped mid-copy: migration_status error, the source intact and usable.
+5. the destination's volmigd (host-a) killed mid-copy: migration_status error, the source
+   intact and usable, nothing left on host-a once both daemons are back; a retry succeeds.
 6. delete: nothing left on either volmigd.
 
 Runs under /usr/bin/python3 (Debian's cinderclient); prints each step's time."""
