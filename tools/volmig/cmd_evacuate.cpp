@@ -186,9 +186,8 @@ int cmd_evacuate(const std::vector<std::string>& args) {
         while (!all_ended()) {
             std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 1000 : 500));
             refresh();
-            draw(false);
+            draw(false);  // the last look's table is the final one
         }
-        if (!tty) draw(true);
     }
 
     size_t failed = 0, succeeded = 0;
