@@ -15,6 +15,11 @@ std::string string_field(const nlohmann::json& v, const char* key) {
     return it != v.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+double number_field(const nlohmann::json& v, const char* key, double fallback) {
+    auto it = v.find(key);
+    return it != v.end() && it->is_number() ? it->get<double>() : fallback;
+}
+
 bool well_formed_host_backend(const std::string& text) {
     const size_t at = text.find('@');
     return at != std::string::npos && at > 0 && at + 1 < text.size() && text.find('@', at + 1) == std::string::npos &&
@@ -61,17 +66,18 @@ std::string skip_reason(const nlohmann::json& v) {
 }
 
 void update_row(EvacuationRow& row, const nlohmann::json& v) {
-    const auto& m = v.value("volmig:migration", nlohmann::json(nullptr));
-    if (!m.is_object()) return;
+    const auto it = v.find("volmig:migration");
+    if (it == v.end() || !it->is_object()) return;
+    const nlohmann::json& m = *it;
     row.state = string_field(m, "state");
     row.error = string_field(m, "error");
-    const auto& position = m.value("queue_position", nlohmann::json(nullptr));
-    row.queue_position = position.is_number_unsigned() ? position.get<int>() : 0;
-    const auto& p = m.value("progress", nlohmann::json(nullptr));
-    if (p.is_object()) {
-        row.percent = p.value("percent", nlohmann::json(0.0)).is_number() ? p["percent"].get<double>() : 0.0;
-        row.rate = p.value("rate_bytes_per_second", nlohmann::json(0.0)).is_number() ? p["rate_bytes_per_second"].get<double>() : 0.0;
-        row.eta_seconds = p.value("eta_seconds", nlohmann::json(nullptr)).is_number() ? p["eta_seconds"].get<double>() : -1;
+    const double position = number_field(m, "queue_position", 0);
+    row.queue_position = position >= 1 && position < 1e9 ? static_cast<int>(position) : 0;
+    const auto p = m.find("progress");
+    if (p != m.end() && p->is_object()) {
+        row.percent = number_field(*p, "percent", 0);
+        row.rate = number_field(*p, "rate_bytes_per_second", 0);
+        row.eta_seconds = number_field(*p, "eta_seconds", -1);
     }
     if (row.state == "success") row.percent = 100;
 }
