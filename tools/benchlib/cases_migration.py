@@ -12,7 +12,7 @@ from .measure import allocated, diff_chunks, settle, warm_cache
 
 
 MIGRATION_WIRE_LIMIT = 1.05    # bytes on the wire / the source's non-zero data
-MIGRATION_REMOTE_MIN = 0.7     # remote throughput / local throughput
+MIGRATION_REMOTE_MIN = 0.9     # remote throughput / local throughput
 
 
 def run_migration(src, size, info, runs, volmigd, workdir, volmig):

@@ -5,7 +5,11 @@ import json
 import mmap
 import os
 import random
+import shutil
+import stat
 import struct
+import subprocess
+import tempfile
 import time
 
 from .common import KiB, MiB, RES
@@ -171,3 +175,120 @@ def fill_pattern(path, size, byte=0xAB):
         os.close(fd)
         buf.close()
 
+
+# The compressible image: an ext4 filesystem holding text, logs and binaries, as a volume of a
+# real host holds. Built from this machine's files in a fixed order up to fixed budgets (so the
+# same Debian release gives about the same image) and from generated log lines (seeded).
+TEXT_GEN_VERSION = 1
+TEXT_SOURCES = (("/usr/share/doc", 0.25), ("/usr/lib/python3", 0.35), ("/usr/bin", 0.15))
+TEXT_LOG_FRACTION = 0.25     # of the content budget: generated log lines
+TEXT_FILL = 0.22             # content budget / filesystem size
+
+
+def text_params(size):
+    return {"generator": TEXT_GEN_VERSION, "seed": SEED, "kind": "text", "size": size,
+            "sources": [list(s) for s in TEXT_SOURCES], "log_fraction": TEXT_LOG_FRACTION,
+            "fill": TEXT_FILL}
+
+
+def copy_tree_budget(src, dst, budget):
+    """Copies regular files of `src` in sorted order into `dst` until `budget` bytes; returns the
+    bytes copied."""
+    done = 0
+    for root, dirs, files in os.walk(src):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or done + st.st_size > budget:
+                continue
+            target = os.path.join(dst, os.path.relpath(path, src))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            try:
+                shutil.copyfile(path, target)
+            except OSError:
+                continue
+            done += st.st_size
+            if done >= budget * 0.98:
+                return done
+    return done
+
+
+def write_logs(dst, budget, rng):
+    """Syslog-like lines from a few templates with seeded fields, in 8 MiB files."""
+    hosts = ["web-%02d" % i for i in range(12)]
+    units = ["nginx", "sshd", "cron", "kernel", "volmigd", "postgres", "systemd"]
+    words = ("request completed accepted connection from closing session for user GET POST "
+             "/api/v3/volumes status 200 202 404 latency ms bytes upstream timeout retry").split()
+    os.makedirs(dst, exist_ok=True)
+    done, n, t = 0, 0, 1767225600
+    while done < budget:
+        lines = []
+        for _ in range(60000):
+            t += rng.randrange(0, 3)
+            lines.append("%s %s %s[%d]: %s\n" % (
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)), rng.choice(hosts),
+                rng.choice(units), rng.randrange(100, 65000),
+                " ".join(rng.choice(words) for _ in range(rng.randrange(4, 14)))))
+        blob = "".join(lines).encode()[:max(0, budget - done)]
+        with open(os.path.join(dst, "app-%04d.log" % n), "wb") as f:
+            f.write(blob)
+        done += len(blob)
+        n += 1
+    return done
+
+
+def ensure_text_image(workdir, size, keep):
+    """(path, info, reused) of the compressible ext4 image of `size` bytes (needs root: the
+    filesystem is loop-mounted to be filled)."""
+    path = os.path.join(workdir, "text-%dM.img" % (size // MiB))
+    stamp_path = path + ".stamp"
+    params = text_params(size)
+    try:
+        with open(stamp_path) as f:
+            stamp = json.load(f)
+        st = os.stat(path)
+        if stamp.get("params") == params and stamp.get("mtime_ns") == st.st_mtime_ns:
+            return path, stamp["info"], True
+    except (OSError, ValueError, KeyError):
+        pass
+    t0 = time.monotonic()
+    for p in (stamp_path, path):
+        if os.path.exists(p):
+            os.unlink(p)
+    RES.add_path(path)
+    RES.add_path(stamp_path)
+    with open(path, "wb") as f:
+        f.truncate(size)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-U", "5eed0000-0000-4000-8000-%012d" % SEED,
+                    "-E", "hash_seed=5eed0000-0000-4000-8000-000000000001,lazy_itable_init=0",
+                    path], check=True, stdout=subprocess.DEVNULL)
+    mnt = RES.add_path(tempfile.mkdtemp(prefix="text-mnt-", dir=workdir))
+    subprocess.run(["mount", "-o", "loop", path, mnt], check=True)
+    budget = int(size * TEXT_FILL)
+    copied = {}
+    try:
+        for src, share in TEXT_SOURCES:
+            copied[src] = copy_tree_budget(src, os.path.join(mnt, src.strip("/").replace("/", "-")),
+                                           int(budget * share))
+        copied["logs"] = write_logs(os.path.join(mnt, "var-log"), int(budget * TEXT_LOG_FRACTION),
+                                    random.Random("text-logs-%d" % SEED))
+    finally:
+        subprocess.run(["umount", mnt], check=True)
+        RES.remove_path(mnt)
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+    st = os.stat(path)
+    info = {"size": size, "files_bytes": copied, "allocated": st.st_blocks * 512,
+            "generate_seconds": round(time.monotonic() - t0, 2)}
+    with open(stamp_path + ".tmp", "w") as f:
+        json.dump({"params": params, "mtime_ns": st.st_mtime_ns, "info": info}, f, indent=1)
+    os.rename(stamp_path + ".tmp", stamp_path)
+    if keep:
+        RES.paths.remove(path)
+        RES.paths.remove(stamp_path)
+    return path, info, False

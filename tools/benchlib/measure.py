@@ -3,9 +3,11 @@ exact comparison of a destination with its source, waiting for a quiet disk, the
 
 import concurrent.futures
 import errno
+import hashlib
 import mmap
 import os
 import shutil
+import struct
 import subprocess
 import threading
 import time
@@ -291,3 +293,48 @@ def source_direct_ok(path):
     finally:
         os.close(fd)
 
+
+ZERO_MIB = bytes(MiB)
+ZERO_4K = bytes(4096)
+
+
+def content_digest(path, count_data=False):
+    """(sha256 hex, non-zero bytes or None) of the logical content of a file or device: SHA-256
+    over (u64 index, bytes) of every 1 MiB chunk that is not all zeros, the last one padded with
+    zeros. Holes and zero chunks add nothing, so two files with the same bytes digest alike
+    whatever their allocation, and a volume rounded up to whole GiB digests like its image.
+    `count_data` also counts the bytes in non-zero 4 KiB blocks (the data a copy must move)."""
+    h = hashlib.sha256()
+    data = 0 if count_data else None
+    size = os.stat(path).st_size or device_size(path)
+    chunks = sorted({c for a, b in data_ranges(path) for c in range(a // MiB, (min(b, size) + MiB - 1) // MiB)})
+    with open(path, "rb", buffering=0) as f:
+        for c in chunks:
+            buf = os.pread(f.fileno(), MiB, c * MiB)
+            if len(buf) < MiB:
+                buf += bytes(MiB - len(buf))
+            if buf == ZERO_MIB:
+                continue
+            h.update(struct.pack("<Q", c))
+            h.update(buf)
+            if count_data:
+                data += sum(4096 for i in range(0, MiB, 4096) if buf[i:i + 4096] != ZERO_4K)
+    return h.hexdigest(), data
+
+
+def device_size(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
+
+
+def cpu_seconds(pid):
+    """user+sys seconds a live process (all its threads) has used, from /proc/PID/stat, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
