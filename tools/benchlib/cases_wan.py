@@ -8,7 +8,7 @@ import sys
 import time
 
 from .common import GiB, MiB, fmt_mib, fmt_size, installed, repo_root
-from .measure import content_digest, loadavg
+from .measure import content_digest, loadavg, warm_cache
 from .report import verdict
 from .wan_peers import PeerFailed, run_gzip_pipe, run_nbd
 from .wan_volmig import Unsupported, VolmigPair, variant_options
@@ -96,6 +96,8 @@ def run_link(link, image, rows, runs, env, rundir):
                             r = pairs[res["key"]].migrate(src, size, env["volmig"], same, "%s-%d" % (res["key"], run),
                                                           WAN_TIMEOUT_SECONDS)
                         else:
+                            os.sync()
+                            warm_cache(src, size)
                             if res["key"].startswith("nbdcopy"):
                                 r = run_nbd("nbdcopy", src, dst, size, link, rundir, wanproxy, res["connections"], WAN_TIMEOUT_SECONDS)
                             elif res["key"] == "qemu-img":

@@ -5,11 +5,12 @@ started at once per link so that the runs of every row can be interleaved.
 
 A configuration the daemon refuses (an option it does not know yet) is reported as n/a."""
 
+import os
 import subprocess
 import time
 
 from .common import GiB
-from .measure import cpu_seconds, settle, warm_cache
+from .measure import cpu_seconds, warm_cache
 
 
 class Unsupported(Exception):
@@ -37,7 +38,7 @@ class VolmigPair:
         self.proxies = [wanproxy(d.port, mbit=link["mbit"], delay_ms=delay) for d in (self.a, self.b)]
         self.a.peers[self.b.host] = "http://127.0.0.1:%d" % self.proxies[1].port
         self.b.peers[self.a.host] = "http://127.0.0.1:%d" % self.proxies[0].port
-        options = dict(options)
+        options, dropped = dict(options), []
         while True:
             for d in (self.a, self.b):
                 d.extra_defaults = dict(options)
@@ -60,7 +61,8 @@ class VolmigPair:
                 raise Unsupported("volmigd refused %s" % ", ".join("%s = %s" % (k, options[k]) for k in wanted))
             for k in refused:
                 del options[k]
-            self.note = "without %s (volmigd does not know it)" % ", ".join(refused)
+            dropped += refused
+            self.note = "without %s (volmigd does not know it)" % ", ".join(sorted(dropped))
 
     def stop_daemons(self):
         for d in (self.a, self.b):
@@ -86,7 +88,7 @@ class VolmigPair:
         if filled.returncode != 0:
             raise RuntimeError("filling the source volume failed: " + filled.stderr.strip())
         warm_cache(v["volmig:location"], size)
-        settle()
+        os.sync()   # as before every peer's run (the link, not the disk, is what is measured)
         wire0, cpu0 = self.wire(), self.cpu()
         t0 = time.monotonic()
         a.migrate(v["id"], "%s@%s" % (b.host, self.backend))
