@@ -189,6 +189,10 @@ def print_checks(checks):
         print("  [%s] %s: %s" % (verdict(c["pass"]), c["name"], c["detail"]))
 
 
+def cell(text):
+    return str(text).replace("|", "\\|")   # a label such as "dd | gzip" must not split the row
+
+
 def markdown(links):
     out = ["| link | data | tool | wall s | x link limit | wire MiB | CPU s | identical |",
            "|---|---|---|---:|---:|---:|---:|---|"]
@@ -198,10 +202,10 @@ def markdown(links):
         for r in entry["rows"]:
             if "wall" in r:
                 out.append("| %s | %s | %s | %.2f | %.2f | %s | %.1f | %s |" % (
-                    link_name(link), data, r["label"], r["wall"], r["x_limit"], fmt_mib(r["wire"]), r["cpu"],
+                    link_name(link), data, cell(r["label"]), r["wall"], r["x_limit"], fmt_mib(r["wire"]), r["cpu"],
                     "yes" if r["identical"] else "NO"))
             else:
-                out.append("| %s | %s | %s | %s | | | | |" % (link_name(link), data, r["label"], r.get("error", "failed")))
+                out.append("| %s | %s | %s | %s | | | | |" % (link_name(link), data, cell(r["label"]), cell(r.get("error", "failed"))))
     return "\n".join(out)
 
 
