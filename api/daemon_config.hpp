@@ -22,6 +22,12 @@
 //                                 here once their new host no longer has them)
 //   cleanup_retry_interval = 30   seconds between retries of deleting destination volumes that
 //                                 failed migrations could not delete (their host was down)
+//   migration_streams = 4         stream v2: parallel slice streams per migration to a peer (1-16;
+//                                 the receiver may accept fewer; needs max_connections_per_client >= it + 2)
+//   migration_compression = auto  auto|zstd|none: zstd DATA records where they shrink; auto stops
+//                                 trying for a while after records that do not shrink
+//   stream_resume_grace = 120     seconds a cut stream keeps trying to resume before the migration
+//                                 fails (0: never resume)
 //   http_threads, max_connections_per_client, max_request_body_size, max_header_size,
 //   client_socket_timeout, client_keepalive_timeout, stream_socket_timeout: HttpLimits below
 //   [<backend>] sparse_copy = auto|never   operator policy for sparse copies onto/from it
@@ -51,6 +57,8 @@ struct HttpLimits {
     std::chrono::seconds stream_socket_timeout{600};   // a streaming route's (migration stream's) read timeout
 };
 
+enum class MigrationCompression { automatic, zstd, none };
+
 struct DaemonConfig {
     std::string host;
     std::string listen = "127.0.0.1";
@@ -69,6 +77,10 @@ struct DaemonConfig {
     std::chrono::seconds cleanup_retry_interval{30};
     std::map<std::string, SparseCopyPolicy> sparse_copy_policies;  // backend section -> sparse_copy
     std::string default_volume_type;          // a volume type's name; empty: the first backend's
+    // Stream v2 (DESIGN.md "The extent stream").
+    unsigned migration_streams = 4;
+    MigrationCompression migration_compression = MigrationCompression::automatic;
+    std::chrono::seconds stream_resume_grace{120};
 };
 
 Result<DaemonConfig> read_daemon_config(const ConfigFile& file);

@@ -17,6 +17,7 @@
 #include "api/migration.hpp"
 #include "copy/checksum.hpp"
 #include "copy/extent_stream.hpp"
+#include "copy/stream_slices.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/service_fixture.hpp"
 
@@ -52,6 +53,13 @@ struct FakePeerState {
     std::map<std::string, Volume> volumes;         // temporary id -> volume
     std::map<std::string, std::string> adopted;    // adopted id -> temporary id
     int next_id = 0;
+    // Stream v2 as the fake receives it: the grid, the verified ranges, the source it names.
+    uint64_t checkpoint_bytes = 0;
+    bool compression = false;
+    std::map<uint64_t, ContentChecksum> ranges;
+    std::string source_volume;
+    std::vector<StreamHeader> headers;  // every slice stream's header, in arrival order
+    std::function<void(uint64_t&)> on_stream_bytes;  // sees the bytes a stream has delivered (may cut it)
 
     std::optional<Error> failure(const std::string& call) {
         calls.push_back(call);
@@ -115,7 +123,14 @@ public:
         if (auto e = s_->failure("prepare_receive")) return *e;
         if (!s_->volumes.count(id)) return Error{"no such volume", ErrorKind::not_found};
         strategy_ = r.strategy;
-        return PreparedReceiver{"token-0123456789abcdef", r.strategy, ""};
+        PreparedReceiver p{"token-0123456789abcdef", r.strategy, ""};
+        p.streams = r.streams;
+        p.compression = !r.compression.empty();
+        p.checkpoint_bytes = choose_checkpoint_bytes(r.data_bytes, r.block_size);
+        s_->checkpoint_bytes = p.checkpoint_bytes;
+        s_->compression = p.compression;
+        s_->source_volume = r.source_volume;
+        return p;
     }
     Result<StreamReceipt> stream(const std::string& id, const std::string&, uint64_t, const BodySource& body) override {
         std::string path;
@@ -132,7 +147,34 @@ public:
         ReceiveOptions o;
         o.strategy = Strategy::sparse;
         o.writers = 1;
-        auto got = receive_extent_stream(*info, o, [&](char* buf, size_t cap) { return body(buf, cap); });
+        o.checkpoint_bytes = s_->checkpoint_bytes;
+        o.allow_compressed = s_->compression;
+        o.accept = [&](const StreamHeader& h) -> Result<ContentChecksum> {
+            std::lock_guard<std::mutex> lock(s_->mutex);
+            s_->headers.push_back(h);
+            ContentChecksum before;
+            for (uint64_t k = h.slice.start / o.checkpoint_bytes; k * o.checkpoint_bytes < h.slice.from; ++k) {
+                if (!s_->ranges.count(k)) return Error{"resumed beyond the verified ranges", ErrorKind::invalid};
+                before.merge(s_->ranges[k]);
+            }
+            return before;
+        };
+        o.on_ranges = [&](const std::vector<std::pair<uint64_t, ContentChecksum>>& done) -> Status {
+            std::lock_guard<std::mutex> lock(s_->mutex);
+            for (const auto& [k, sum] : done) s_->ranges[k] = sum;
+            return success();
+        };
+        uint64_t delivered = 0;
+        auto got = receive_extent_stream(*info, o, [&](char* buf, size_t cap) -> Result<size_t> {
+            auto n = body(buf, cap);
+            if (n && s_->on_stream_bytes) {
+                delivered += *n;
+                uint64_t seen = delivered;
+                s_->on_stream_bytes(seen);
+                if (seen == 0) return Error{"peer host-b did not answer stream: connection reset", ErrorKind::failed};
+            }
+            return n;
+        });
         if (!got) return got.error();
         StreamReceipt r;
         r.volume_size = got->volume_size;
@@ -142,6 +184,31 @@ public:
         r.strategy = Strategy::sparse;
         r.source_checksum = got->source_checksum;
         r.destination_checksum = s_->corrupt_checksum ? "xxh3:not-what-was-sent" : got->destination_checksum;
+        r.verified = true;
+        return r;
+    }
+    Result<ResumePoint> resume_point(const std::string& id, const std::string& token) override {
+        std::lock_guard<std::mutex> lock(s_->mutex);
+        if (auto e = s_->failure("resume_point")) return *e;
+        if (token != "token-0123456789abcdef") return Error{"wrong token", ErrorKind::refused};
+        ResumePoint rp;
+        rp.source_volume = s_->source_volume;
+        rp.destination_volume = id;
+        rp.volume_size = 1ull << 30;
+        rp.checkpoint_bytes = s_->checkpoint_bytes;
+        for (const auto& [k, sum] : s_->ranges) rp.ranges[k] = sum.partial();
+        return rp;
+    }
+    Result<StreamReceipt> finish_receive(const std::string&, const std::string&, const std::string& checksum, uint64_t size) override {
+        std::lock_guard<std::mutex> lock(s_->mutex);
+        if (auto e = s_->failure("finish_receive")) return *e;
+        ContentChecksum total;
+        for (const auto& [k, sum] : s_->ranges) total.merge(sum);
+        StreamReceipt r;
+        r.volume_size = size;
+        r.strategy = Strategy::sparse;
+        r.source_checksum = checksum;
+        r.destination_checksum = total.finish(size);
         r.verified = true;
         return r;
     }
@@ -191,7 +258,7 @@ struct Lab {
 
     static std::string ini(const TempDir& dir) {
         return "[DEFAULT]\nhost = host-a\nauth_strategy = noauth\nstate_path = " + dir.file("state") +
-               "\nenabled_backends = thin\ncleanup_retry_interval = 1\nforwarding_check_interval = 1\n"
+               "\nenabled_backends = thin\ncleanup_retry_interval = 1\nforwarding_check_interval = 1\nstream_resume_grace = 0\n"
                "[thin]\nvolume_driver = thin_file\npool_path = " + dir.file("thin") + "\npool_size = 10G\n"
                "[peers]\nhost-b = http://127.0.0.1:9\n";
     }
