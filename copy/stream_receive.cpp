@@ -271,8 +271,9 @@ Result<ReceiveStats> receive_extent_stream(const VolumeInfo& destination, const 
     // Checkpoints: ranges [k * c, (k + 1) * c) of the slice, read back once every record
     // covering them is applied; made durable and reported in batches.
     AlignedBuffer read_buffer(1 << 20);
-    // What the writer writes, opened again for reading it back (the writer's fd is write-only).
-    Fd reader(::open(dst.target().path.c_str(), O_RDONLY | O_CLOEXEC));
+    // What the writer writes, opened again for reading it back (the writer's fd is write-only;
+    // through /proc, because a loop device's backing file may not be reachable by a path).
+    Fd reader(::open(("/proc/self/fd/" + std::to_string(dst.fd())).c_str(), O_RDONLY | O_CLOEXEC));
     if (opt.verify && reader.get() < 0) {
         finish_writers();
         return Error{"cannot open " + dst.target().path + " to read it back: " + std::strerror(errno), errno, ErrorKind::io};

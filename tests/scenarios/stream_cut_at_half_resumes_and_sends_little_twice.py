@@ -12,8 +12,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sup
 from cut_proxy import CutProxy
 from scenario_support import check, daemon_pair, new_source, run_scenario, settle
 
-EXTENTS = ((1, 40), (200, 40), (500, 40), (800, 40))  # 160 MiB of random data
-DATA = 160 * MiB
+EXTENTS = ((1, 64), (200, 64), (500, 64), (800, 64))  # 256 MiB of random data
+DATA = 256 * MiB
 
 
 def migrate(a, b, proxy, name, seed, cut_after=None):
