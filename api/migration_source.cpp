@@ -274,7 +274,8 @@ void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
     offer_stream_terms(volumes_.config(), plan->source_extents ? plan->source_extents->data_bytes() : source->size, prepare);
     auto prepared = (*peer)->prepare_receive(m.destination_volume_id, prepare);
     if (!prepared) return roll_back(m, "the destination refused to receive: " + prepared.error().message);
-    if (Status s = check_stream_terms(spec->host, prepare, *prepared); !s.ok()) return roll_back(m, s.error().message);
+    if (!same_daemon)  // a local copy is the copy engine's: no stream
+        if (Status s = check_stream_terms(spec->host, prepare, *prepared); !s.ok()) return roll_back(m, s.error().message);
     m.stream_token = prepared->stream_token;
     if (prepared->strategy != plan->plan.strategy) {
         // The receiver chose a safer strategy; the plan and the report say what it applies.

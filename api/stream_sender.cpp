@@ -125,7 +125,6 @@ Result<StreamReceipt> upload(StreamRun& run, size_t index, const StreamSlice& s,
             };
             sent = send_extent_stream(run.info, run.map, o, [&](const char* d, size_t n) -> Status {
                 if (run.stopped()) return Error{"the stream was stopped", ECANCELED, ErrorKind::cancelled};
-                run.wire += n;
                 const uint64_t total = run.pushed.fetch_add(n) + n;
                 if (total >= run.half && total - n < run.half) failpoint("source.mid_stream");
                 return queue.push(d, n);
@@ -136,7 +135,11 @@ Result<StreamReceipt> upload(StreamRun& run, size_t index, const StreamSlice& s,
         queue.close(sent ? "" : sent.error().message);
     });
     auto received = run.peer.stream(run.destination_volume, run.token, data_in(run.map, s.from, s.end),
-                                    [&](char* buf, size_t cap) { return queue.pop(buf, cap); });
+                                    [&](char* buf, size_t cap) {
+                                        auto n = queue.pop(buf, cap);
+                                        if (n) run.wire += *n;  // handed to the connection: the bytes on the wire
+                                        return n;
+                                    });
     queue.close("the HTTP upload ended");
     stop = true;  // the upload is over: a producer still reading stops
     producer.join();
