@@ -26,9 +26,7 @@ void offer_stream_terms(const DaemonConfig& config, uint64_t data_bytes, Prepare
 }
 
 Status check_stream_terms(const std::string& peer, const PrepareRequest& offer, const PreparedReceiver& a) {
-    if (a.checkpoint_bytes == 0)
-        return Error{"the destination " + peer +
-                     " does not speak extent stream v2 (its volmig-prepare_receive answer has no checkpoint_bytes): upgrade volmig there"};
+    if (a.checkpoint_bytes == 0) return success();  // a receiver before stream v2: one v1 stream, not resumable
     if (a.streams == 0 || a.streams > offer.streams)
         return Error{"peer " + peer + " accepted " + std::to_string(a.streams) + " streams where 1 to " + std::to_string(offer.streams) +
                          " were offered",
@@ -74,6 +72,7 @@ struct StreamRun {
     std::map<uint64_t, ContentChecksum> sent;    // this side's sum of each range it emitted
     SendStats sent_total;
     StreamReceipt received_total;
+    StreamReceipt last;                          // the last slice receipt (a v1 stream's is the verification)
     std::vector<uint64_t> slice_done;            // data bytes done per slice (progress)
     std::atomic<uint64_t> wire{0}, pushed{0};
     std::atomic<unsigned> resumes{0};
@@ -160,6 +159,7 @@ Result<StreamReceipt> upload(StreamRun& run, size_t index, const StreamSlice& s,
     t.records += sent->records;
     t.compressed_records += sent->compressed_records;
     t.compressed_bytes += sent->compressed_bytes;
+    run.last = *received;
     StreamReceipt& r = run.received_total;
     r.bytes_written += received->bytes_written;
     r.bytes_skipped += received->bytes_skipped;
@@ -276,7 +276,9 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, cons
     CompressionGate gate;
     run.base.compression = receiver.compression ? StreamCompression::zstd : StreamCompression::none;
     run.base.gate = config.migration_compression == MigrationCompression::automatic ? &gate : nullptr;
-    run.grace = config.stream_resume_grace;
+    // A receiver before stream v2 (no checkpoint grid) gets one v1 stream, verified whole, not resumable.
+    const bool legacy = receiver.checkpoint_bytes == 0;
+    run.grace = legacy ? std::chrono::seconds(0) : config.stream_resume_grace;
     run.half = map.data_bytes() / 2;
     run.slice_done.assign(slices.size(), 0);
     run.cancelled = [this, &m] { return cancelled(m.id); };
@@ -318,6 +320,11 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, cons
             });
         for (auto& t : threads) t.join();
         if (run.failure.failed() || cancelled(m.id)) break;
+        if (legacy) {
+            finished = run.last;
+            run.sent_total.checksum = run.last.destination_checksum;  // upload() checked it is what was sent
+            break;
+        }
 
         ContentChecksum total;
         {
@@ -354,6 +361,14 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, cons
                          std::to_string(source.size),
                      ErrorKind::mismatch};
 
+    {  // the last progress update may have been throttled: the copy is whole now
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        m.bytes_done = m.bytes_total = map.data_bytes();
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        m.rate = seconds > 0 ? static_cast<double>(m.bytes_done) / seconds : 0;
+        m.eta_seconds = 0;
+        (void)store_.save_progress(m);  // progress only
+    }
     MigrationCopy result;
     StreamReceipt received = run.received_total;
     received.volume_size = finished->volume_size;

@@ -165,7 +165,7 @@ Result<SendStats> send_extent_stream(const VolumeInfo& source, const ExtentMap& 
 
     // Per checkpoint range: the sum of what was emitted, handed to on_range once the emitted
     // position has passed the range's end. Held under turn_mutex.
-    const uint64_t c = sliced ? opt.checkpoint_bytes : size;
+    const uint64_t c = sliced ? opt.checkpoint_bytes : std::max<uint64_t>(size, 1);  // v1: one range, the volume
     std::map<uint64_t, ContentChecksum> ranges;
     for (uint64_t k = from / c; k * c < end; ++k) ranges[k];
     ContentChecksum total = opt.confirmed;

@@ -195,7 +195,7 @@ Result<StreamHeader> read_header(const VolumeInfo& destination, const ReceiveOpt
     const StreamSlice& sl = h.slice;
     const bool on_grid = sl.start < sl.end && sl.end <= h.volume_size && sl.start <= sl.from && sl.from <= sl.end &&
                          sl.start % c == 0 && (sl.end % c == 0 || sl.end == h.volume_size) && (sl.from % c == 0 || sl.from == sl.end);
-    if (!on_grid && h.volume_size > 0)
+    if (!on_grid && !(h.version == 1 && h.volume_size == 0))  // an empty v1 volume has no slice; a v2 slice is never empty
         return Error{"the slice [" + std::to_string(sl.start) + ", " + std::to_string(sl.end) + ") from " + std::to_string(sl.from) +
                          " is not a slice of the volume's " + std::to_string(h.volume_size) + " bytes on the checkpoint grid of " +
                          std::to_string(c) + " bytes",

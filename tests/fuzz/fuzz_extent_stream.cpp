@@ -93,7 +93,7 @@ Reading read_stream(const std::string& s, uint64_t capacity, bool compression) {
         start = get_le(s, 24, 8), end = get_le(s, 32, 8), from = get_le(s, 40, 8);
         const bool on_grid = start < end && end <= size && start <= from && from <= end && start % kGrid == 0 &&
                              (end % kGrid == 0 || end == size) && (from % kGrid == 0 || from == end);
-        if (!on_grid && size > 0) return r;
+        if (!on_grid) return r;
     }
     r.header_ok = true;
     r.version = v2 ? 2 : 1;
