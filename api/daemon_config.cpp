@@ -51,7 +51,8 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
                            "migration_workers", "volume_copy_bps_limit", "peer_timeout", "forwarding_check_interval",
                            "cleanup_retry_interval", "max_connections_per_client", "max_request_body_size", "max_header_size",
                            "client_socket_timeout", "client_keepalive_timeout", "stream_socket_timeout",
-                           "default_volume_type", "max_concurrent_migrations"});
+                           "default_volume_type", "max_concurrent_migrations",
+                           "migration_streams", "migration_compression", "stream_resume_grace"});
     if (!known.ok()) return known.error();
     DaemonConfig c;
     char hostname[256] = "localhost";
@@ -105,6 +106,23 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     auto concurrent = d.integer("max_concurrent_migrations", c.max_concurrent_migrations, 0, 1024);
     if (!concurrent) return concurrent.take_error();
     c.max_concurrent_migrations = static_cast<unsigned>(*concurrent);
+    // Stream v2 (parallel slices, compression, resume): DESIGN.md "The extent stream".
+    auto streams = d.integer("migration_streams", c.migration_streams, 1, 16);
+    if (!streams) return streams.take_error();
+    if (*streams + 2 > c.http.max_connections_per_client)
+        return Error{d.where("migration_streams") + ": " + std::to_string(*streams) + " streams need max_connections_per_client of at least " +
+                         std::to_string(*streams + 2) + " (the streams and the calls beside them), it is " +
+                         std::to_string(c.http.max_connections_per_client),
+                     ErrorKind::invalid};
+    c.migration_streams = static_cast<unsigned>(*streams);
+    auto compression = d.choice("migration_compression", {"auto", "zstd", "none"}, "auto");
+    if (!compression) return compression.take_error();
+    c.migration_compression = *compression == "zstd" ? MigrationCompression::zstd
+                              : *compression == "none" ? MigrationCompression::none
+                                                       : MigrationCompression::automatic;
+    auto grace = d.integer("stream_resume_grace", 120, 0, 86400);
+    if (!grace) return grace.take_error();
+    c.stream_resume_grace = std::chrono::seconds(*grace);
     for (const auto& backend : d.list("enabled_backends")) {
         auto policy = file.section(backend).choice("sparse_copy", {"auto", "never"}, "auto");
         if (!policy) return policy.take_error();

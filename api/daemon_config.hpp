@@ -26,6 +26,12 @@
 //                                 here once their new host no longer has them)
 //   cleanup_retry_interval = 30   seconds between retries of deleting destination volumes that
 //                                 failed migrations could not delete (their host was down)
+//   migration_streams = 4         stream v2: parallel slice streams per migration to a peer (1-16;
+//                                 the receiver may accept fewer; needs max_connections_per_client >= it + 2)
+//   migration_compression = auto  auto|zstd|none: zstd DATA records where they shrink; auto stops
+//                                 trying for a while after records that do not shrink
+//   stream_resume_grace = 120     seconds a cut stream keeps trying to resume before the migration
+//                                 fails (0: never resume)
 //   http_threads, max_connections_per_client, max_request_body_size, max_header_size,
 //   client_socket_timeout, client_keepalive_timeout, stream_socket_timeout: HttpLimits below
 //   [<backend>] sparse_copy = auto|never   operator policy for sparse copies onto/from it
@@ -55,6 +61,8 @@ struct HttpLimits {
     std::chrono::seconds stream_socket_timeout{600};   // a streaming route's (migration stream's) read timeout
 };
 
+enum class MigrationCompression { automatic, zstd, none };
+
 struct DaemonConfig {
     std::string host;
     std::string listen = "127.0.0.1";
@@ -77,6 +85,10 @@ struct DaemonConfig {
     // Evacuation (api/migration.hpp "The queue"): how many source-side migrations copy at once
     // (0 = no cap); volume_copy_bps_limit above is shared by all of the daemon's copies.
     unsigned max_concurrent_migrations = 4;
+    // Stream v2 (DESIGN.md "The extent stream").
+    unsigned migration_streams = 4;
+    MigrationCompression migration_compression = MigrationCompression::automatic;
+    std::chrono::seconds stream_resume_grace{120};
 };
 
 Result<DaemonConfig> read_daemon_config(const ConfigFile& file);

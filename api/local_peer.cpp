@@ -69,6 +69,12 @@ public:
     Result<StreamReceipt> stream(const std::string&, const std::string&, uint64_t, const BodySource&) override {
         return Error{"a local migration is copied by the copy engine, not streamed"};
     }
+    Result<ResumePoint> resume_point(const std::string&, const std::string&) override {
+        return Error{"a local migration is copied by the copy engine, not streamed"};
+    }
+    Result<StreamReceipt> finish_receive(const std::string&, const std::string&, const std::string&, uint64_t) override {
+        return Error{"a local migration is copied by the copy engine, not streamed"};
+    }
 
     Status adopt(const std::string&, const AdoptRequest&) override {
         return Error{"a local migration completes by taking over the new storage, not by adoption"};

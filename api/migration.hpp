@@ -49,9 +49,11 @@
 #include "api/planner.hpp"
 #include "api/rest.hpp"
 #include "api/server.hpp"
+#include "api/stream_checkpoints.hpp"
 #include "api/volume_service.hpp"
 #include "copy/copy.hpp"
 #include "copy/throttle.hpp"
+#include "copy/extent_stream.hpp"
 
 namespace volmig {
 
@@ -95,7 +97,11 @@ public:
 
     // Target side.
     Result<nlohmann::json> prepare_receive(const std::string& volume_id, const nlohmann::json& args);
+    // Stream v2 target side (stream_receiver.cpp): a slice stream (or a whole v1 stream), the
+    // verified ranges for a resume, and the one verification of the whole volume.
     ApiResponse receive_stream(const ApiRequest& head, std::istream& body);
+    ApiResponse resume_point(const std::string& volume_id, const nlohmann::json& args);
+    ApiResponse finish_receive(const std::string& volume_id, const nlohmann::json& args);
     Result<nlohmann::json> adopt(const std::string& temporary_id, const nlohmann::json& args);
 
     // Adds a completion step (see CompletionStep); before resume_after_restart().
@@ -132,8 +138,9 @@ private:
     void run_job(const std::string& migration_id, JobStart how);
     void run_steps(MigrationRecord& m, JobStart how);
     Status copy_locally(MigrationRecord& m, const MigrationPlan& plan, const VolumeRecord& source, nlohmann::json& report);
-    Status copy_to_peer(MigrationRecord& m, PeerClient& peer, const MigrationPlan& plan, const VolumeRecord& source,
-                        nlohmann::json& report);
+    // The extent stream to a peer in slices, resumed within stream_resume_grace (stream_sender.cpp).
+    Status copy_to_peer(MigrationRecord& m, PeerClient& peer, const MigrationPlan& plan, const PreparedReceiver& receiver,
+                        const VolumeRecord& source, nlohmann::json& report);
     void complete_job(MigrationRecord& m);
     Status take_over_locally(MigrationRecord& m);
     Status hand_over_to_peer(MigrationRecord& m, PeerClient& peer);
@@ -181,6 +188,23 @@ private:
     std::thread sweeper_;
     std::vector<CompletionStep> completion_steps_;
     Status run_completion_steps(VolumeStore::Tx& tx, const MigrationRecord& m);
+
+    // Stream v2, target side (stream_receiver.cpp): per target migration being received, the
+    // one copy attachment its slice streams share and the slices live now. targets_mutex_ is
+    // held for short bookkeeping and the state moves it guards, never while a stream is read.
+    struct TargetSession {
+        std::shared_ptr<CopyAttachment> attachment;
+        VolumeInfo info;
+        unsigned users = 0;
+        std::vector<StreamSlice> live;
+        uint64_t bytes_written = 0, wire_bytes = 0;
+    };
+    StreamCheckpoints checkpoints_;
+    std::mutex targets_mutex_;
+    std::map<std::string, TargetSession> target_sessions_;  // by migration id
+    Result<TargetSession*> open_target_session(const MigrationRecord& m, const std::string& volume_id);
+    void close_target_session(const std::string& migration_id, const StreamSlice* slice);
+    Result<ContentChecksum> accept_slice(MigrationRecord& m, const StreamHeader& h, const StreamTerms& terms);
 };
 
 }  // namespace volmig

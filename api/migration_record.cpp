@@ -30,8 +30,8 @@ const std::set<Move>& source_moves() {
 const std::set<Move>& target_moves() {
     using S = MigrationState;
     static const std::set<Move> moves{
-        {S::receiving, S::streaming}, {S::receiving, S::error},
-        {S::streaming, S::received},  {S::streaming, S::error},
+        {S::receiving, S::streaming}, {S::receiving, S::error},    {S::receiving, S::received},
+        {S::streaming, S::received},  {S::streaming, S::error},    {S::streaming, S::receiving},
         {S::received, S::success},    {S::received, S::adopting},   {S::received, S::error},
         {S::adopting, S::success},    {S::adopting, S::received},
     };

@@ -12,6 +12,8 @@
 // Target role (this daemon receives it):
 //   receiving -> streaming -> received -> success (the adoption: one transaction)
 //   receiving, streaming, received -> error
+//   streaming -> receiving (a restart cut the slice streams: they may resume), receiving ->
+//   received (every range was verified before the restart: the finish verifies the whole)
 // adopting is a state volmig 0.1 wrote between two steps of the adoption; a restart resolves it
 // to success or back to received.
 #pragma once

@@ -1,5 +1,6 @@
 // The migration's REST surface: the actions (os-migrate_volume, os-migrate_volume_completion,
-// volmig-plan_migration, volmig-prepare_receive, volmig-adopt), the stream route, and the
+// volmig-plan_migration, volmig-prepare_receive, volmig-stream_resume_point, volmig-finish_receive,
+// volmig-adopt), the stream route, and the
 // migration shown in a volume's view.
 #include <cmath>
 
@@ -151,6 +152,12 @@ void MigrationService::install(RestApi& api, HttpServer& server) {
         auto ready = prepare_receive(id, args);
         if (!ready) return error_response(ready.error());
         return ok_response(*ready);
+    });
+    api.add_action("volmig-stream_resume_point", [this](const ApiRequest&, const std::string&, const std::string& id, const nlohmann::json& args) {
+        return resume_point(id, args);
+    });
+    api.add_action("volmig-finish_receive", [this](const ApiRequest&, const std::string&, const std::string& id, const nlohmann::json& args) {
+        return finish_receive(id, args);
     });
     api.add_action("volmig-adopt", [this](const ApiRequest&, const std::string&, const std::string& id, const nlohmann::json& args) {
         auto adopted = adopt(id, args);

@@ -29,13 +29,17 @@ MigrationService::MigrationService(VolumeService& volumes, const Peers& peers, M
       log_(std::move(log)),
       store_(volumes.store()),
       capabilities_(peers, log_),
-      copy_rate_(volumes.config().volume_copy_bps_limit) {
+      copy_rate_(volumes.config().volume_copy_bps_limit),
+      checkpoints_(volumes.store()) {
     volumes_.set_delete_guard([this](const VolumeRecord& v) { return delete_guard(v); });
 }
 
 MigrationService::~MigrationService() { stop(); }
 
-Status MigrationService::initialize() { return store_.ensure_schema(); }
+Status MigrationService::initialize() {
+    if (Status s = store_.ensure_schema(); !s.ok()) return s;
+    return checkpoints_.ensure_schema();
+}
 
 void MigrationService::refuse_new() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -290,8 +294,11 @@ void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
     }
 
     PrepareRequest prepare{m.volume_id, m.source_host, plan->plan.strategy, plan->plan.block_size};
+    offer_stream_terms(volumes_.config(), plan->source_extents ? plan->source_extents->data_bytes() : source->size, prepare);
     auto prepared = (*peer)->prepare_receive(m.destination_volume_id, prepare);
     if (!prepared) return roll_back(m, "the destination refused to receive: " + prepared.error().message);
+    if (!same_daemon)  // a local copy is the copy engine's: no stream
+        if (Status s = check_stream_terms(spec->host, prepare, *prepared); !s.ok()) return roll_back(m, s.error().message);
     m.stream_token = prepared->stream_token;
     if (prepared->strategy != plan->plan.strategy) {
         // The receiver chose a safer strategy; the plan and the report say what it applies.
@@ -307,7 +314,7 @@ void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
     if (Status s = store_.transition(m, MigrationState::migrating, volume_shows(m.volume_id, MigrationState::migrating)); !s.ok())
         return roll_back(m, "the migration could not be recorded as migrating: " + s.error().message);
     nlohmann::json report;
-    Status copied = same_daemon ? copy_locally(m, *plan, *source, report) : copy_to_peer(m, **peer, *plan, *source, report);
+    Status copied = same_daemon ? copy_locally(m, *plan, *source, report) : copy_to_peer(m, **peer, *plan, *prepared, *source, report);
     if (!copied.ok()) return roll_back(m, cancelled(m.id) ? "the daemon stopped during the migration" : copied.error().message);
     m.report = dump_json(report);
     metrics_.add_copied_bytes(report.value("bytes_read", 0ull));

@@ -6,7 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/daemon_config.hpp"
 #include "api/migration_store.hpp"
+#include "api/peer_client.hpp"
 
 namespace volmig {
 
@@ -16,5 +18,10 @@ MigrationStore::Also volume_shows(const std::string& volume_id, MigrationState s
 
 // A stored JSON text (a plan, a report) as JSON; null when it is empty or not JSON.
 nlohmann::json json_or_null(const std::string& text);
+
+// Stream v2 (stream_sender.cpp): what a source offers in volmig-prepare_receive (streams,
+// compression, its data bytes), and the check of the receiver's answer against the offer.
+void offer_stream_terms(const DaemonConfig& config, uint64_t data_bytes, PrepareRequest& offer);
+Status check_stream_terms(const std::string& peer, const PrepareRequest& offer, const PreparedReceiver& answer);
 
 }  // namespace volmig

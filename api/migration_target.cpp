@@ -1,26 +1,18 @@
 // The receiving side of a migration: prepare a new volume as a target, apply the extent stream,
 // give the volume the source's id (see migration.hpp and DESIGN.md "Wire format").
+#include <algorithm>
+
 #include <Poco/UUIDGenerator.h>
 
 #include "api/failpoint.hpp"
 #include "api/json_input.hpp"
 #include "api/migration.hpp"
 #include "copy/extent_stream.hpp"
+#include "copy/stream_slices.hpp"
 
 namespace volmig {
 
 namespace {
-
-int status_for(const Error& e) {
-    switch (e.kind) {
-        case ErrorKind::invalid:
-        case ErrorKind::refused:
-        case ErrorKind::mismatch: return 400;  // the stream itself is wrong: the sender's fault
-        case ErrorKind::not_found: return 404;
-        case ErrorKind::io: return e.code == ENOSPC ? 507 : 500;
-        default: return 500;
-    }
-}
 
 Status unknown_fields(const nlohmann::json& args, std::initializer_list<const char*> known, const std::string& where) {
     for (const auto& [key, value] : args.items()) {
@@ -37,19 +29,36 @@ struct PrepareArgs {
     std::string source_volume, source_host;
     Strategy strategy = Strategy::full;
     uint64_t block_size = 4096;
+    unsigned streams = 1;      // stream v2 offer
+    bool zstd = false;
+    uint64_t data_bytes = 0;
 };
 
 Result<PrepareArgs> parse_prepare_args(const nlohmann::json& args) {
     JsonFields f(args, "volmig-prepare_receive");
     if (!f.ok()) return Error{f.problem(), ErrorKind::invalid};
-    if (Status s = unknown_fields(args, {"source_volume", "source_host", "strategy", "block_size"}, "volmig-prepare_receive"); !s.ok())
+    if (Status s = unknown_fields(args, {"source_volume", "source_host", "strategy", "block_size", "streams", "compression", "data_bytes"},
+                                  "volmig-prepare_receive");
+        !s.ok())
         return s.error();
     PrepareArgs a;
     a.source_volume = f.text("source_volume");
     a.source_host = f.optional_text("source_host").value_or("");
     const std::string strategy = f.text("strategy");
     a.block_size = f.optional_whole("block_size").value_or(4096);
+    a.streams = static_cast<unsigned>(std::min<uint64_t>(f.optional_whole("streams").value_or(1), 1024));
+    a.data_bytes = f.optional_whole("data_bytes").value_or(0);
     if (!f.ok()) return Error{f.problem(), ErrorKind::invalid};
+    if (args.contains("compression")) {
+        const nlohmann::json& offered = args["compression"];
+        if (!offered.is_array() || offered.size() > 8)
+            return Error{"volmig-prepare_receive.compression must be a list of method names, e.g. [\"zstd\"]", ErrorKind::invalid};
+        for (const auto& method : offered) {
+            if (!method.is_string()) return Error{"volmig-prepare_receive.compression must list names", ErrorKind::invalid};
+            a.zstd = a.zstd || method.get<std::string>() == "zstd";  // unknown methods are not chosen
+        }
+    }
+    if (a.streams == 0) return Error{"volmig-prepare_receive.streams must be at least 1", ErrorKind::invalid};
     if (!is_volume_id(a.source_volume)) return Error{"volmig-prepare_receive.source_volume is not a volume id", ErrorKind::invalid};
     if (a.source_host.size() > 255 || !plain_text(a.source_host))
         return Error{"volmig-prepare_receive.source_host is not a host name", ErrorKind::invalid};
@@ -109,8 +118,17 @@ Result<nlohmann::json> MigrationService::prepare_receive(const std::string& volu
     if (!active) return active.take_error();
     if (*active) {
         const MigrationRecord& t = **active;
-        if (t.state == MigrationState::receiving && t.volume_id == args->source_volume && t.strategy)
-            return nlohmann::json{{"stream_token", t.stream_token}, {"strategy", to_string(*t.strategy)}, {"stream_path", "/volmig/v1/streams/" + volume_id}};
+        if (t.state == MigrationState::receiving && t.volume_id == args->source_volume && t.strategy) {
+            auto terms = checkpoints_.terms(t.id);
+            if (!terms) return terms.take_error();
+            nlohmann::json again = {{"stream_token", t.stream_token}, {"strategy", to_string(*t.strategy)}, {"stream_path", "/volmig/v1/streams/" + volume_id}};
+            if (*terms) {
+                again["streams"] = (*terms)->streams;
+                again["compression"] = (*terms)->compression ? "zstd" : "none";
+                again["checkpoint_bytes"] = (*terms)->checkpoint_bytes;
+            }
+            return again;
+        }
         return Error{"volume " + volume_id + " is already the target of migration " + t.id + " (" + to_string(t.state) + ")", ErrorKind::conflict};
     }
     auto volume = volumes_.get(volume_id);
@@ -141,7 +159,18 @@ Result<nlohmann::json> MigrationService::prepare_receive(const std::string& volu
     m.strategy = strategy;
     m.block_size = args->block_size;
     m.stream_token = Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
+    // Stream v2: as many slice streams as offered, leaving room on this daemon's per-client cap
+    // for the calls beside them; zstd when offered; a checkpoint grid from the data's size.
+    StreamTerms terms;
+    const unsigned cap = volumes_.config().http.max_connections_per_client;
+    terms.streams = std::max(1u, std::min(args->streams, cap > 2 ? cap - 2 : 1u));
+    // Slices write through one DestinationWriter each, which holds a block device (thick_file's
+    // loop device, an LV) exclusively: parallel slices only onto file volumes (thin_file) for now.
+    if (b->driver->driver_name() != "thin_file") terms.streams = 1;
+    terms.compression = args->zstd;
+    terms.checkpoint_bytes = choose_checkpoint_bytes(args->data_bytes ? args->data_bytes : volume->size, args->block_size);
     Status saved = store_.insert(m, [&](VolumeStore::Tx& tx) -> Status {
+        if (Status s = StreamCheckpoints::save_terms(tx, m.id, terms); !s.ok()) return s;
         // Checked again inside the transaction: of two preparations at once, one wins.
         auto other = store_.active_target(volume_id);
         if (!other) return other.error();
@@ -164,85 +193,14 @@ Result<nlohmann::json> MigrationService::prepare_receive(const std::string& volu
     });
     if (!saved.ok()) return saved.error();
     failpoint("target.after_prepare");
-    nlohmann::json answer = {{"stream_token", m.stream_token}, {"strategy", to_string(strategy)}, {"stream_path", "/volmig/v1/streams/" + volume_id}};
+    nlohmann::json answer = {{"stream_token", m.stream_token},
+                             {"strategy", to_string(strategy)},
+                             {"stream_path", "/volmig/v1/streams/" + volume_id},
+                             {"streams", terms.streams},
+                             {"compression", terms.compression ? "zstd" : "none"},
+                             {"checkpoint_bytes", terms.checkpoint_bytes}};
     if (!reason.empty()) answer["reason"] = reason;
     return answer;
-}
-
-// The HTTP server has checked the daemon's token (RestApi::authorize) before this route sees the
-// request; the stream token below is the migration's own.
-ApiResponse MigrationService::receive_stream(const ApiRequest& head, std::istream& body) {
-    const std::string volume_id = head.path.substr(std::string("/volmig/v1/streams/").size());
-    if (!is_volume_id(volume_id)) return error_response(404, "no such migration target");
-    // Claim the target: one stream per prepared volume, presented with its token.
-    auto active = store_.active_target(volume_id);
-    if (!active) return error_response(active.error());
-    if (!*active || (*active)->state != MigrationState::receiving)
-        return error_response(409, "volume " + volume_id + " is not prepared to receive a migration stream (volmig-prepare_receive)" +
-                                       (*active && (*active)->state == MigrationState::streaming ? ": a stream is already being received" : ""));
-    MigrationRecord m = **active;
-    if (head.header("x-volmig-stream-token") != m.stream_token)
-        return error_response(403, "wrong or missing X-Volmig-Stream-Token for volume " + volume_id);
-    if (Status s = store_.transition(m, MigrationState::streaming); !s.ok()) return error_response(409, s.error().message);
-
-    auto fail = [&](const Error& e) {
-        m.error = e.message;
-        Status s = store_.transition(m, MigrationState::error, [&](VolumeStore::Tx& tx) {
-            Status changed = tx.modify(volume_id, [&](VolumeRecord& r) {
-                r.error = "receiving the migration stream failed: " + e.message;
-                return success();
-            });
-            return changed.ok() || changed.error().kind == ErrorKind::not_found ? success() : changed;
-        });
-        if (!s.ok() && log_) log_("receiving into volume " + volume_id + ": the failure could not be recorded: " + s.error().message);
-        if (log_) log_("receiving into volume " + volume_id + " failed: " + e.message);
-        return error_response(status_for(e), volumes_.redact(e.message));
-    };
-    if (!m.strategy) return fail(Error{"the migration record holds no strategy to apply"});
-    auto volume = volumes_.get(volume_id);
-    if (!volume) return fail(volume.error());
-    auto attached = volumes_.attach_for_copy(*volume);
-    if (!attached) return fail(attached.error());
-    auto info = inspect_volume(attached->path());
-    if (!info) return fail(info.error());
-    ReceiveOptions options;
-    options.strategy = *m.strategy;
-    options.writers = 4;
-    options.verify = true;
-    uint64_t expected = 0;
-    const std::string announced = head.header("x-volmig-data-bytes");
-    if (!announced.empty() && announced.size() < 20 && announced.find_first_not_of("0123456789") == std::string::npos)
-        expected = std::stoull(announced);
-    uint64_t arrived = 0;
-    ByteSource source = [&](char* buf, size_t cap) -> Result<size_t> {
-        body.read(buf, static_cast<std::streamsize>(cap));
-        if (body.bad()) return Error{"reading the stream from the connection failed", ErrorKind::invalid};
-        const auto n = static_cast<size_t>(body.gcount());
-        if (expected && arrived < expected / 2 && arrived + n >= expected / 2) failpoint("target.mid_stream");
-        arrived += n;
-        return n;
-    };
-    auto received = receive_extent_stream(*info, options, source);
-    if (!received) return fail(received.error());
-    failpoint("target.after_verification");
-    m.report = dump_json({{"bytes_written", received->bytes_written}, {"wire_bytes", received->wire_bytes}});
-    if (Status s = store_.transition(m, MigrationState::received); !s.ok()) return fail(s.error());
-    ApiResponse r;
-    r.body = {{"received",
-               {{"volume_size", received->volume_size},
-                {"wire_bytes", received->wire_bytes},
-                {"bytes_written", received->bytes_written},
-                {"bytes_skipped", received->bytes_skipped},
-                {"bytes_zeroed", received->bytes_zeroed},
-                {"bytes_released", received->bytes_released},
-                {"zero_method", received->zero_method},
-                {"strategy", to_string(*m.strategy)},
-                {"source_checksum", received->source_checksum},
-                {"destination_checksum", received->destination_checksum},
-                {"verified", received->verified},
-                {"seconds", received->seconds}}}};
-    if (log_) log_("received volume " + volume_id + " from " + m.source_host + ": " + std::to_string(received->bytes_written) + " bytes written");
-    return r;
 }
 
 Result<nlohmann::json> MigrationService::adopt(const std::string& temporary_id, const nlohmann::json& json) {
@@ -322,8 +280,10 @@ void MigrationService::resume_targets() {
     for (MigrationRecord m : *targets) {
         Status s;
         if (m.state == MigrationState::streaming) {
-            m.error = "the stream was cut by a restart of this daemon";
-            s = store_.transition(m, MigrationState::error);
+            // Its verified ranges are kept (stream_checkpoints): the source resumes within its
+            // grace period, or rolls back and deletes the volume.
+            if (log_) log_("resume: migration " + m.id + ": its stream was cut by a restart; waiting for the source to resume it");
+            s = store_.transition(m, MigrationState::receiving);
         } else if (m.state == MigrationState::adopting) {
             // Written by volmig 0.1, which adopted in two steps: finished if the new record exists.
             auto adopted = volumes_.store().get(m.volume_id);

@@ -87,7 +87,44 @@ Result<PreparedReceiver> parse_prepare_reply(const PeerExchange& x, const std::s
     if (*s == Strategy::sparse && asked != Strategy::sparse)
         return shape_error(x, "strategy sparse where " + to_string(asked) + " was asked for", "the asked strategy or a safer one");
     out.strategy = *s;
+    // Stream v2: what the receiver accepts of what was offered (checked against the offer by the sender).
+    if (doc->contains("checkpoint_bytes")) {
+        out.streams = static_cast<unsigned>(std::min<uint64_t>(f.whole("streams"), 1u << 16));
+        const std::string compression = f.text("compression");
+        out.checkpoint_bytes = f.whole("checkpoint_bytes");
+        if (!f.ok()) return shape_error(x, "a reply that does not fit (" + f.problem() + ")", shape);
+        if (compression != "zstd" && compression != "none") return shape_error(x, "compression " + json_for_message(compression), "zstd or none");
+        out.compression = compression == "zstd";
+        if (out.checkpoint_bytes == 0 || out.checkpoint_bytes % (64 << 10) || out.checkpoint_bytes > (1ull << 30))
+            return shape_error(x, "checkpoint_bytes " + std::to_string(out.checkpoint_bytes), "a multiple of 64 KiB up to 1 GiB");
+        if (out.streams == 0) return shape_error(x, "streams 0", "at least 1");
+    }
     return out;
+}
+
+Result<ResumePoint> parse_resume_reply(const PeerExchange& x, const std::string& body) {
+    const char* shape = R"({"resume": {"source_volume": "...", "destination_volume": "...", "volume_size": N, "checkpoint_bytes": C, "ranges": [[index, "xxh3part:..."], ...]}})";
+    auto doc = parse_reply(x, body, shape);
+    if (!doc) return doc.take_error();
+    if (!doc->is_object() || !doc->contains("resume")) return shape_error(x, json_for_message(*doc), shape);
+    JsonFields f((*doc)["resume"], "resume");
+    ResumePoint r;
+    r.source_volume = f.text("source_volume");
+    r.destination_volume = f.text("destination_volume");
+    r.volume_size = f.whole("volume_size");
+    r.checkpoint_bytes = f.whole("checkpoint_bytes");
+    if (!f.ok()) return shape_error(x, "an answer that does not fit (" + f.problem() + ")", shape);
+    const nlohmann::json& ranges = (*doc)["resume"].contains("ranges") ? (*doc)["resume"]["ranges"] : nlohmann::json();
+    if (!ranges.is_array()) return shape_error(x, "no list of ranges", shape);
+    for (const auto& entry : ranges) {
+        if (!entry.is_array() || entry.size() != 2 || !entry[0].is_number_unsigned() || !entry[1].is_string())
+            return shape_error(x, "a range " + json_for_message(entry), "[index, \"xxh3part:...\"]");
+        const uint64_t index = entry[0].get<uint64_t>();
+        const std::string sum = entry[1].get<std::string>();
+        if (sum.size() > 64 || !r.ranges.emplace(index, sum).second)
+            return shape_error(x, "range " + std::to_string(index) + " twice or with a malformed checksum", "each range once");
+    }
+    return r;
 }
 
 Result<StreamReceipt> parse_stream_reply(const PeerExchange& x, const std::string& body) {
@@ -209,9 +246,32 @@ public:
                                {{"source_volume", r.source_volume},
                                 {"source_host", r.source_host},
                                 {"strategy", to_string(r.strategy)},
-                                {"block_size", r.block_size}}}});
+                                {"block_size", r.block_size},
+                                {"streams", r.streams},
+                                {"compression", r.compression},
+                                {"data_bytes", r.data_bytes}}}});
         if (!body) return body.take_error();
         return parse_prepare_reply(x, *body, r.strategy);
+    }
+
+    Result<ResumePoint> resume_point(const std::string& volume_id, const std::string& stream_token) override {
+        const std::string path = "/v3/volumes/" + url_encode(volume_id) + "/action";
+        PeerExchange x{host_, "stream_resume_point (POST " + path + ")"};
+        HttpOptions http = options(settings_.call_timeout);
+        http.max_response_bytes = 64 << 20;  // one entry per verified range
+        auto response = http_request("POST", base_url_ + path, dump_json({{"volmig-stream_resume_point", {{"stream_token", stream_token}}}}), http);
+        auto body = result_of(x, response);
+        if (!body) return body.take_error();
+        return parse_resume_reply(x, *body);
+    }
+
+    Result<StreamReceipt> finish_receive(const std::string& volume_id, const std::string& stream_token, const std::string& checksum,
+                                         uint64_t volume_size) override {
+        const std::string path = "/v3/volumes/" + url_encode(volume_id) + "/action";
+        PeerExchange x{host_, "finish_receive (POST " + path + ")"};
+        auto body = exchange(x, "POST", path, {{"volmig-finish_receive", {{"stream_token", stream_token}, {"checksum", checksum}, {"volume_size", volume_size}}}});
+        if (!body) return body.take_error();
+        return parse_stream_reply(x, *body);
     }
 
     Result<StreamReceipt> stream(const std::string& volume_id, const std::string& stream_token, uint64_t data_bytes,
@@ -226,7 +286,11 @@ public:
         http.body_source = source;
         auto response = http_request("POST", base_url_ + path, "", http);
         auto body = result_of(x, response);
-        if (!body) return body.take_error();
+        if (!body) {
+            // 409: the receiver still holds a stream of this slice (it has not noticed a cut yet).
+            if (response && response->status == 409) return body.error().with_kind(ErrorKind::conflict);
+            return body.take_error();
+        }
         return parse_stream_reply(x, *body);
     }
 

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,12 +52,27 @@ struct PrepareRequest {
     std::string source_host;    // host@backend#pool
     Strategy strategy = Strategy::full;
     uint64_t block_size = 4096;
+    // Stream v2 (DESIGN.md "The extent stream"): what the sender offers.
+    unsigned streams = 1;                    // parallel slice streams wanted
+    std::vector<std::string> compression;    // ["zstd"] or []
+    uint64_t data_bytes = 0;                 // the source's data, for the receiver's checkpoint grid
 };
 
 struct PreparedReceiver {
     std::string stream_token;
     Strategy strategy = Strategy::full;  // what the receiver will apply (it may be safer than asked)
     std::string reason;                  // why, when it differs from what was asked
+    // What the receiver accepts (stream v2).
+    unsigned streams = 1;
+    bool compression = false;            // "zstd" (only when offered) or "none"
+    uint64_t checkpoint_bytes = 0;       // the checkpoint grid C
+};
+
+// The receiver's verified ranges of a migration (for a resume): range index -> partial checksum.
+struct ResumePoint {
+    std::string source_volume, destination_volume;
+    uint64_t volume_size = 0, checkpoint_bytes = 0;
+    std::map<uint64_t, std::string> ranges;
 };
 
 // The receiver's account of a stream it applied and verified.
@@ -96,6 +112,12 @@ public:
     // `data_bytes`: how much data the stream will carry, for the receiver's progress.
     virtual Result<StreamReceipt> stream(const std::string& volume_id, const std::string& stream_token, uint64_t data_bytes,
                                          const BodySource& body) = 0;
+    // The ranges the receiver holds verified (volmig-stream_resume_point), and the whole
+    // volume's verification once every slice is in (volmig-finish_receive, with the sender's
+    // checksum of the volume); both present the stream token.
+    virtual Result<ResumePoint> resume_point(const std::string& volume_id, const std::string& stream_token) = 0;
+    virtual Result<StreamReceipt> finish_receive(const std::string& volume_id, const std::string& stream_token,
+                                                 const std::string& checksum, uint64_t volume_size) = 0;
     virtual Status adopt(const std::string& volume_id, const AdoptRequest& request) = 0;
     virtual Status remove(const std::string& volume_id) = 0;  // ok when it is already gone
 };
@@ -110,6 +132,7 @@ Result<PeerVolume> parse_volume_reply(const PeerExchange& x, const std::string& 
 Result<std::vector<PeerVolume>> parse_volume_list_reply(const PeerExchange& x, const std::string& body);
 Result<PreparedReceiver> parse_prepare_reply(const PeerExchange& x, const std::string& body, Strategy asked);
 Result<StreamReceipt> parse_stream_reply(const PeerExchange& x, const std::string& body);
+Result<ResumePoint> parse_resume_reply(const PeerExchange& x, const std::string& body);
 Result<nlohmann::json> parse_capabilities_reply(const PeerExchange& x, const std::string& body);
 // A volume id as volmig hands them out and puts them in URLs: 1-64 of [A-Za-z0-9_-].
 bool is_volume_id(const std::string& text);

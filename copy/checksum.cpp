@@ -36,4 +36,26 @@ std::string ContentChecksum::finish(uint64_t volume_size) const {
     return out;
 }
 
+std::string ContentChecksum::partial() const {
+    char out[48];
+    std::snprintf(out, sizeof out, "xxh3part:%016llx%016llx", static_cast<unsigned long long>(sum_ >> 64),
+                  static_cast<unsigned long long>(static_cast<uint64_t>(sum_)));
+    return out;
+}
+
+std::optional<ContentChecksum> ContentChecksum::parse_partial(const std::string& text) {
+    static const std::string prefix = "xxh3part:";
+    if (text.size() != prefix.size() + 32 || text.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
+    unsigned __int128 v = 0;
+    for (size_t i = prefix.size(); i < text.size(); ++i) {
+        const char c = text[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return std::nullopt;
+        v = (v << 4) | static_cast<unsigned>(d);
+    }
+    ContentChecksum out;
+    out.sum_ = v;
+    return out;
+}
+
 }  // namespace volmig

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace volmig {
@@ -27,6 +28,13 @@ public:
 
     // "xxh3sum:<32 hex digits>" over the sum and the logical size.
     std::string finish(uint64_t volume_size) const;
+
+    // A partial sum (a range or a slice of a volume, to be merged later) as text,
+    // "xxh3part:<32 hex digits>", and back: nullopt for anything else.
+    std::string partial() const;
+    static std::optional<ContentChecksum> parse_partial(const std::string& text);
+    bool operator==(const ContentChecksum& other) const { return sum_ == other.sum_; }
+    bool operator!=(const ContentChecksum& other) const { return sum_ != other.sum_; }
 
 private:
     unsigned __int128 sum_ = 0;

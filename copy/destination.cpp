@@ -130,6 +130,11 @@ Status DestinationWriter::sync() {
     return success();
 }
 
+Status DestinationWriter::sync_data() {
+    if (::fdatasync(fd_.get()) != 0) return errno_error("fdatasync of destination " + target_.path);
+    return success();
+}
+
 Status DestinationWriter::write_all(int fd, uint64_t offset, const char* buf, uint64_t length) {
     uint64_t done = 0;
     while (done < length) {

@@ -49,6 +49,8 @@ public:
     // Page-cache writes: start writeback of this range, wait for and drop the previous one.
     void write_behind(uint64_t offset, uint64_t length, WorkItem& previous);
     Status sync();
+    // fdatasync of what fd() writes: the bytes written so far are durable (a checkpoint).
+    Status sync_data();
 
 private:
     explicit DestinationWriter(const VolumeInfo& v) : volume_(v), target_(v) {}

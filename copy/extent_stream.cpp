@@ -1,45 +1,22 @@
+// The sending half of the extent stream; the receiving half is stream_receive.cpp.
 #include "copy/extent_stream.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
-#include <deque>
+#include <map>
 #include <mutex>
 
 #include "copy/checksum.hpp"
-#include "copy/destination.hpp"
+#include "copy/stream_codec.hpp"
+#include "copy/stream_compression.hpp"
 #include "copy/unit_io.hpp"
 #include "copy/zero_detect.hpp"
-#include "copy/zeroing.hpp"
 
 namespace volmig {
 
 namespace {
-
-void put_u32(char* p, uint32_t v) {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-void put_u64(char* p, uint64_t v) {
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-uint32_t get_u32(const char* p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-    return v;
-}
-uint64_t get_u64(const char* p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-    return v;
-}
-
-void record_header(char* out, uint32_t kind, uint64_t offset, uint64_t length) {
-    put_u32(out, kind);
-    put_u32(out + 4, 0);
-    put_u64(out + 8, offset);
-    put_u64(out + 16, length);
-}
 
 // Emits records in volume order, merging adjacent ZERO ranges, counting what it sends.
 class RecordWriter {
@@ -62,7 +39,7 @@ public:
         if (!s.ok()) return s;
         for (uint64_t done = 0; done < length;) {  // never more than kMaxDataRecord per record
             const uint64_t n = std::min(kMaxDataRecord, length - done);
-            s = emit(kRecordData, offset + done, n, bytes + done);
+            s = emit(kRecordData, 0, offset + done, n, bytes + done, n);
             if (!s.ok()) return s;
             stats_.data_bytes += n;
             done += n;
@@ -70,32 +47,44 @@ public:
         return success();
     }
 
-    Status end(uint64_t size, const std::string& checksum) {
+    // A run compressed by a worker (at most kMaxDataRecord of data).
+    Status compressed(uint64_t offset, uint64_t length, const std::vector<char>& frame) {
         Status s = flush_zero();
         if (!s.ok()) return s;
-        return emit(kRecordEnd, size, checksum.size(), checksum.data());
+        s = emit(kRecordZstdData, static_cast<uint32_t>(frame.size()), offset, length, frame.data(), frame.size());
+        if (!s.ok()) return s;
+        stats_.data_bytes += length;
+        ++stats_.compressed_records;
+        stats_.compressed_bytes += length;
+        return success();
+    }
+
+    Status end(uint64_t offset, const std::string& checksum) {
+        Status s = flush_zero();
+        if (!s.ok()) return s;
+        return emit(kRecordEnd, 0, offset, checksum.size(), checksum.data(), checksum.size());
     }
 
 private:
     Status flush_zero() {
         if (!zero_length_) return success();
-        Status s = emit(kRecordZero, zero_offset_, zero_length_, nullptr);
+        Status s = emit(kRecordZero, 0, zero_offset_, zero_length_, nullptr, 0);
         stats_.zero_bytes += zero_length_;
         zero_length_ = 0;
         return s;
     }
 
-    Status emit(uint32_t kind, uint64_t offset, uint64_t length, const char* payload) {
+    Status emit(uint32_t kind, uint32_t aux, uint64_t offset, uint64_t length, const char* payload, uint64_t payload_length) {
         char header[kRecordHeaderSize];
-        record_header(header, kind, offset, length);
+        record_header(header, kind, aux, offset, length);
         Status s = sink_(header, sizeof header);
         if (!s.ok()) return s;
         stats_.wire_bytes += sizeof header;
         ++stats_.records;
-        if (payload && length) {
-            s = sink_(payload, length);
+        if (payload && payload_length) {
+            s = sink_(payload, payload_length);
             if (!s.ok()) return s;
-            stats_.wire_bytes += length;
+            stats_.wire_bytes += payload_length;
         }
         return success();
     }
@@ -105,42 +94,106 @@ private:
     uint64_t zero_offset_ = 0, zero_length_ = 0;
 };
 
+// A run of a unit as a worker prepared it: zero, raw data, or data with its zstd frame.
+struct PreparedRun {
+    BlockRun run;
+    bool compressed = false;
+    std::vector<char> frame;
+};
+
+// The extents of `map` inside [from, end), in a map of size `end`.
+ExtentMap clip_map(const ExtentMap& map, uint64_t from, uint64_t end) {
+    std::vector<Extent> inside;
+    for (const Extent& e : map.data()) {
+        const uint64_t a = std::max(e.offset, from), b = std::min(e.offset + e.length, end);
+        if (a < b) inside.push_back({a, b - a});
+    }
+    return ExtentMap(end, std::move(inside));
+}
+
+Status check_slice(const SendOptions& opt, uint64_t size) {
+    const uint64_t c = opt.checkpoint_bytes;
+    const StreamSlice& s = opt.slice;
+    if (c % kChecksumChunk || c % opt.block_size)
+        return Error{"the checkpoint size " + std::to_string(c) + " is not a multiple of 64 KiB and of the block size", ErrorKind::invalid};
+    if (!(s.start < s.end && s.end <= size && s.start <= s.from && s.from <= s.end && s.start % c == 0 &&
+          (s.end % c == 0 || s.end == size) && (s.from % c == 0 || s.from == s.end)))
+        return Error{"the slice [" + std::to_string(s.start) + ", " + std::to_string(s.end) + ") from " + std::to_string(s.from) +
+                         " does not lie on the checkpoint grid of the volume",
+                     ErrorKind::invalid};
+    return success();
+}
+
 }  // namespace
 
-Result<SendStats> send_extent_stream(const VolumeInfo& source, const ExtentMap& map, const SendOptions& opt, const ByteSink& sink) {
+Result<SendStats> send_extent_stream(const VolumeInfo& source, const ExtentMap& full_map, const SendOptions& opt, const ByteSink& sink) {
     const auto start = std::chrono::steady_clock::now();
     SendStats stats;
+    const uint64_t size = full_map.size();
+    const bool sliced = opt.checkpoint_bytes > 0;
+    if (sliced)
+        if (Status s = check_slice(opt, size); !s.ok()) return s.error();
+    const uint64_t from = sliced ? opt.slice.from : 0, end = sliced ? opt.slice.end : size;
+    const ExtentMap map = sliced ? clip_map(full_map, from, end) : full_map;
     const bool direct = opt.io == IoMode::direct || (opt.io == IoMode::automatic && source.kind == VolumeKind::block_device);
     auto reader = UnitReader::open(source, map, direct);
     if (!reader) return reader.take_error();
 
-    char header[kStreamHeaderSize];
-    std::memcpy(header, kStreamMagic, 8);
-    put_u64(header + 8, map.size());
+    char header[kStreamHeaderSizeV2];
+    std::memcpy(header, sliced ? kStreamMagicV2 : kStreamMagic, 8);
+    put_u64(header + 8, size);
     put_u32(header + 16, static_cast<uint32_t>(opt.block_size));
-    put_u32(header + 20, 0);
-    Status opened = sink(header, sizeof header);
+    const bool compress = sliced && opt.compression == StreamCompression::zstd;
+    put_u32(header + 20, compress ? kStreamFlagCompressed : 0);
+    if (sliced) {
+        put_u64(header + 24, opt.slice.start);
+        put_u64(header + 32, opt.slice.end);
+        put_u64(header + 40, opt.slice.from);
+    }
+    const size_t header_size = sliced ? kStreamHeaderSizeV2 : kStreamHeaderSize;
+    Status opened = sink(header, header_size);
     if (!opened.ok()) return opened.error();
-    stats.wire_bytes += sizeof header;
+    stats.wire_bytes += header_size;
 
     const uint64_t grid = std::max<uint64_t>(kChecksumChunk, opt.block_size);
     WorkCursor cursor(map, grid, std::max<uint64_t>(opt.request_size, grid), 1ull << 40);
     RecordWriter records(sink, stats);
     ProgressMeter progress(map.data_bytes(), opt.on_progress, opt.progress_interval);
-    RateLimiter limiter(opt.rate_limit, opt.shared_rate);
+    RateLimiter own_limiter(opt.limiter ? 0 : opt.rate_limit, opt.limiter ? nullptr : opt.shared_rate);
+    RateLimiter& limiter = opt.limiter ? *opt.limiter : own_limiter;
     FirstError failure;
-    std::vector<ContentChecksum> sums(std::max(1u, opt.workers));
-    std::vector<uint64_t> read_bytes(sums.size(), 0);
+    const unsigned workers = std::max(1u, opt.workers);
 
-    // Workers read ahead in parallel; each waits for its turn to emit, so records stay in order
-    // and at most `workers` units are held in memory.
+    // Per checkpoint range: the sum of what was emitted, handed to on_range once the emitted
+    // position has passed the range's end. Held under turn_mutex.
+    const uint64_t c = sliced ? opt.checkpoint_bytes : std::max<uint64_t>(size, 1);  // v1: one range, the volume
+    std::map<uint64_t, ContentChecksum> ranges;
+    for (uint64_t k = from / c; k * c < end; ++k) ranges[k];
+    ContentChecksum total = opt.confirmed;
+    uint64_t next_range = from / c;
+    auto pass = [&](uint64_t emitted_to) -> Status {  // ranges wholly emitted
+        while (next_range * c < end && std::min((next_range + 1) * c, end) <= emitted_to) {
+            if (opt.on_range)
+                if (Status s = opt.on_range(next_range, ranges[next_range]); !s.ok()) return s;
+            ++next_range;
+        }
+        return success();
+    };
+
+    // Workers read ahead in parallel (and compress); each waits for its turn to emit, so records
+    // stay in order and at most `workers` units are held in memory.
     std::mutex turn_mutex, cursor_mutex;
     std::condition_variable turn_changed;
     uint64_t next_sequence = 0, next_to_emit = 0;
+    std::vector<uint64_t> read_bytes(workers, 0);
 
-    run_workers(static_cast<unsigned>(sums.size()), [&](unsigned index) {
+    run_workers(workers, [&](unsigned index) {
         AlignedBuffer buffer(static_cast<size_t>(std::max<uint64_t>(opt.request_size, grid)));
         std::vector<BlockRun> runs;
+        std::vector<PreparedRun> prepared;
+        std::vector<std::pair<uint64_t, ContentChecksum>> sums;
+        std::unique_ptr<RecordCompressor> compressor;
+        if (compress) compressor = std::make_unique<RecordCompressor>();
         while (!failure.failed()) {
             WorkItem item;
             uint64_t sequence = 0;
@@ -149,9 +202,17 @@ Result<SendStats> send_extent_stream(const VolumeInfo& source, const ExtentMap& 
                 if (!cursor.next(item)) break;
                 sequence = next_sequence++;
             }
+            // Items before `from` (a hole of the clipped map) are not this stream's.
+            if (item.end() <= from) item.length = 0;
+            else if (item.offset < from) {
+                item.length = item.end() - from;
+                item.offset = from;
+            }
             Status status;
+            sums.clear();
+            prepared.clear();
             if (opt.cancel && opt.cancel->load()) status = Error{"stream cancelled", ECANCELED, ErrorKind::cancelled};
-            if (status.ok() && !item.hole) {
+            if (status.ok() && item.length && !item.hole) {
                 limiter.acquire(item.length, failure.stop_flag());
                 auto got = reader->fill(item, buffer.data());
                 if (!got) {
@@ -159,23 +220,45 @@ Result<SendStats> send_extent_stream(const VolumeInfo& source, const ExtentMap& 
                 } else {
                     read_bytes[index] += *got;
                     progress.add(*got);
-                    sums[index].add(item.offset, buffer.data(), item.length);
+                    for (uint64_t at = item.offset; at < item.end();) {  // a unit may cross a range boundary
+                        const uint64_t stop = std::min(item.end(), (at / c + 1) * c);
+                        ContentChecksum piece;
+                        piece.add(at, buffer.data() + (at - item.offset), stop - at);
+                        sums.emplace_back(at / c, piece);
+                        at = stop;
+                    }
                     find_block_runs(buffer.data(), item.length, opt.block_size, runs);
+                    for (const BlockRun& run : runs) {
+                        PreparedRun p;
+                        p.run = run;
+                        if (!run.zero && compressor && run.length <= kMaxDataRecord && (!opt.gate || opt.gate->should_try())) {
+                            p.compressed = compressor->compress(buffer.data() + run.offset, run.length, p.frame);
+                            if (opt.gate) opt.gate->record(p.compressed);
+                        }
+                        prepared.push_back(std::move(p));
+                    }
                 }
             }
             std::unique_lock<std::mutex> lock(turn_mutex);
             turn_changed.wait(lock, [&] { return next_to_emit == sequence || failure.failed(); });
             if (!status.ok()) failure.set(status.error());
-            if (!failure.failed()) {
+            if (!failure.failed() && item.length) {
+                for (const auto& [k, piece] : sums) {
+                    ranges[k].merge(piece);
+                    total.merge(piece);
+                }
                 if (item.hole) {
                     status = records.zero(item.offset, item.length);
                 } else {
-                    for (const BlockRun& run : runs) {
-                        status = run.zero ? records.zero(item.offset + run.offset, run.length)
-                                          : records.data(item.offset + run.offset, buffer.data() + run.offset, run.length);
+                    for (const PreparedRun& p : prepared) {
+                        const uint64_t at = item.offset + p.run.offset;
+                        status = p.run.zero ? records.zero(at, p.run.length)
+                                 : p.compressed ? records.compressed(at, p.run.length, p.frame)
+                                                : records.data(at, buffer.data() + p.run.offset, p.run.length);
                         if (!status.ok()) break;
                     }
                 }
+                if (status.ok()) status = pass(item.end());
                 if (!status.ok()) failure.set(status.error());
             }
             ++next_to_emit;
@@ -184,261 +267,11 @@ Result<SendStats> send_extent_stream(const VolumeInfo& source, const ExtentMap& 
     });
     progress.finish();
     if (failure.failed()) return failure.take();
-
-    ContentChecksum total;
-    for (size_t i = 0; i < sums.size(); ++i) {
-        total.merge(sums[i]);
-        stats.bytes_read += read_bytes[i];
-    }
-    stats.checksum = total.finish(map.size());
-    Status ended = records.end(map.size(), stats.checksum);
+    for (uint64_t n : read_bytes) stats.bytes_read += n;
+    if (Status s = pass(end); !s.ok()) return s.error();
+    stats.checksum = sliced ? total.partial() : total.finish(size);
+    Status ended = records.end(end, stats.checksum);
     if (!ended.ok()) return ended.error();
-    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return stats;
-}
-
-// ---------------------------------------------------------------------------- receiving
-
-namespace {
-
-// Reads exactly n bytes, or reports how the stream ended short.
-Status read_exact(const ByteSource& source, char* buf, size_t n, uint64_t& wire, const char* what) {
-    size_t done = 0;
-    while (done < n) {
-        auto got = source(buf + done, n - done);
-        if (!got) return got.error();
-        if (*got == 0)
-            return Error{std::string("the stream is truncated: it ended inside ") + what + " (" + std::to_string(done) + " of " +
-                             std::to_string(n) + " bytes)",
-                         ErrorKind::invalid};
-        done += *got;
-    }
-    wire += n;
-    return success();
-}
-
-// DATA payloads waiting to be written, handed from the reading thread to the writers.
-class WriteQueue {
-public:
-    struct Job {
-        uint64_t offset = 0, length = 0;
-        std::unique_ptr<AlignedBuffer> buffer;
-    };
-
-    explicit WriteQueue(size_t buffers) : capacity_(buffers) {}
-
-    std::unique_ptr<AlignedBuffer> take_buffer(uint64_t length) {
-        std::unique_lock<std::mutex> lock(mutex_);
-        freed_.wait(lock, [&] { return !spare_.empty() || allocated_ < capacity_ || stopped_; });
-        std::unique_ptr<AlignedBuffer> b;
-        if (!spare_.empty()) {
-            b = std::move(spare_.back());
-            spare_.pop_back();
-        }
-        if (!b || b->size() < length) {
-            if (!b) ++allocated_;
-            b = std::make_unique<AlignedBuffer>(static_cast<size_t>(std::max<uint64_t>(length, 1 << 20)));
-        }
-        return b;
-    }
-    void give_buffer(std::unique_ptr<AlignedBuffer> b) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        spare_.push_back(std::move(b));
-        freed_.notify_one();
-    }
-    void push(Job job) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        jobs_.push_back(std::move(job));
-        ready_.notify_one();
-    }
-    bool pop(Job& job) {
-        std::unique_lock<std::mutex> lock(mutex_);
-        ready_.wait(lock, [&] { return !jobs_.empty() || stopped_; });
-        if (jobs_.empty()) return false;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-        return true;
-    }
-    void stop() {
-        std::lock_guard<std::mutex> lock(mutex_);
-        stopped_ = true;
-        ready_.notify_all();
-        freed_.notify_all();
-    }
-
-private:
-    size_t capacity_;
-    size_t allocated_ = 0;
-    std::mutex mutex_;
-    std::condition_variable ready_, freed_;
-    std::deque<Job> jobs_;
-    std::vector<std::unique_ptr<AlignedBuffer>> spare_;
-    bool stopped_ = false;
-};
-
-}  // namespace
-
-Result<ReceiveStats> receive_extent_stream(const VolumeInfo& destination, const ReceiveOptions& opt, const ByteSource& source) {
-    const auto start = std::chrono::steady_clock::now();
-    ReceiveStats stats;
-    char header[kStreamHeaderSize];
-    Status s = read_exact(source, header, sizeof header, stats.wire_bytes, "the stream header");
-    if (!s.ok()) return s.error();
-    if (std::memcmp(header, kStreamMagic, 8) != 0) return Error{"not a volmig extent stream (bad magic)", ErrorKind::invalid};
-    const uint64_t size = get_u64(header + 8);
-    const uint32_t block_size = get_u32(header + 16);
-    if (get_u32(header + 20) != 0) return Error{"the stream uses flags this receiver does not know", ErrorKind::invalid};
-    if (size > destination.size)
-        return Error{"the stream carries " + std::to_string(size) + " bytes but the destination " + destination.path + " holds only " +
-                         std::to_string(destination.size),
-                     ErrorKind::invalid};
-    if (block_size < 512 || block_size > (16u << 20) || (block_size & (block_size - 1)))
-        return Error{"the stream's block size " + std::to_string(block_size) + " is invalid", ErrorKind::invalid};
-    stats.volume_size = size;
-
-    std::vector<std::string> warnings;
-    auto writer = DestinationWriter::open(destination, opt.io, block_size, warnings);
-    if (!writer) return writer.take_error();
-    DestinationWriter& dst = **writer;
-    RangeZeroer zeroer(dst.fd(), dst.target(), nullptr, dst.base());
-    ZeroTally zero_tally;
-    ZeroBatch zeros(opt.strategy, zeroer, zero_tally);
-
-    const unsigned writers = std::max(1u, opt.writers);
-    WriteQueue queue(writers * 2);
-    FirstError failure;
-    std::atomic<uint64_t> written{0};
-    std::vector<std::thread> threads;
-    for (unsigned i = 0; i < writers; ++i)
-        threads.emplace_back([&] {
-            WriteQueue::Job job;
-            while (queue.pop(job)) {
-                if (!failure.failed()) {
-                    Status w = dst.write(job.offset, job.buffer->data(), job.length);
-                    if (!w.ok()) failure.set(w.error().kind == ErrorKind::failed ? w.error().with_kind(ErrorKind::io) : w.error());
-                    else if (opt.on_progress) opt.on_progress(written.fetch_add(job.length) + job.length);
-                    else written.fetch_add(job.length);
-                }
-                queue.give_buffer(std::move(job.buffer));
-            }
-        });
-    auto finish_writers = [&] {
-        queue.stop();
-        for (auto& t : threads) t.join();
-        threads.clear();
-    };
-
-    // Read and check every record before anything is written for it.
-    uint64_t expected = 0;
-    bool ended = false;
-    Status status;
-    while (!failure.failed()) {
-        if (opt.cancel && opt.cancel->load()) {
-            status = Error{"receiving cancelled", ECANCELED, ErrorKind::cancelled};
-            break;
-        }
-        char rec[kRecordHeaderSize];
-        auto first = source(rec, 1);  // a clean end here means the END record never came
-        if (!first) {
-            status = first.error();
-            break;
-        }
-        if (*first == 0) {
-            status = Error{"the stream is truncated: it stopped at offset " + std::to_string(expected) + " of " + std::to_string(size) +
-                               " without an END record",
-                           ErrorKind::invalid};
-            break;
-        }
-        stats.wire_bytes += 1;
-        status = read_exact(source, rec + 1, sizeof rec - 1, stats.wire_bytes, "a record header");
-        if (!status.ok()) break;
-        const uint32_t kind = get_u32(rec);
-        const uint64_t offset = get_u64(rec + 8), length = get_u64(rec + 16);
-        const std::string where = " at offset " + std::to_string(offset) + " (expected " + std::to_string(expected) + ")";
-        if (get_u32(rec + 4) != 0) {
-            status = Error{"malformed record header" + where, ErrorKind::invalid};
-            break;
-        }
-        if (kind == kRecordEnd) {
-            if (offset != size || expected != size) {
-                status = Error{"END record" + where + " before the whole volume was sent", ErrorKind::invalid};
-                break;
-            }
-            if (length == 0 || length > 128) {
-                status = Error{"END record carries a checksum of " + std::to_string(length) + " bytes", ErrorKind::invalid};
-                break;
-            }
-            std::string checksum(length, '\0');
-            status = read_exact(source, checksum.data(), length, stats.wire_bytes, "the END record");
-            if (!status.ok()) break;
-            stats.source_checksum = checksum;
-            ended = true;
-            break;
-        }
-        if (kind != kRecordData && kind != kRecordZero) {
-            status = Error{"unknown record kind " + std::to_string(kind) + where, ErrorKind::invalid};
-            break;
-        }
-        if (offset != expected) {
-            status = Error{std::string(offset < expected ? "overlapping" : "out-of-order or missing") + " record" + where,
-                           ErrorKind::invalid};
-            break;
-        }
-        if (length == 0 || length > size - offset) {
-            status = Error{"record of " + std::to_string(length) + " bytes" + where + " reaches beyond the volume's " +
-                               std::to_string(size) + " bytes",
-                           ErrorKind::invalid};
-            break;
-        }
-        if (kind == kRecordZero) {
-            status = zeros.add(offset, length);
-            if (!status.ok()) break;
-        } else {
-            if (length > kMaxDataRecord) {
-                status = Error{"DATA record of " + std::to_string(length) + " bytes" + where + " exceeds the limit of " +
-                                   std::to_string(kMaxDataRecord),
-                               ErrorKind::invalid};
-                break;
-            }
-            auto buffer = queue.take_buffer(length);
-            status = read_exact(source, buffer->data(), length, stats.wire_bytes, "a DATA record");
-            if (!status.ok()) {
-                queue.give_buffer(std::move(buffer));
-                break;
-            }
-            queue.push({offset, length, std::move(buffer)});
-        }
-        expected = offset + length;
-    }
-    if (status.ok() && ended) {
-        // Nothing may follow END.
-        char extra = 0;
-        auto more = source(&extra, 1);
-        if (!more) status = more.error();
-        else if (*more != 0) status = Error{"bytes follow the END record", ErrorKind::invalid};
-    }
-    if (status.ok()) status = zeros.flush();
-    finish_writers();
-    if (failure.failed()) return failure.take();
-    if (!status.ok()) return status.error().kind == ErrorKind::failed ? status.error().with_kind(ErrorKind::io) : status.error();
-    Status synced = dst.sync();
-    if (!synced.ok()) return synced.error().with_kind(ErrorKind::io);
-
-    stats.bytes_written = written.load();
-    stats.bytes_skipped = zero_tally.skipped;
-    stats.bytes_zeroed = zero_tally.zeroed;
-    stats.bytes_released = zero_tally.released;
-    stats.zero_method = zeroer.method_used(opt.strategy == Strategy::full_then_discard ? ZeroIntent::release : ZeroIntent::keep_allocated);
-    if (opt.verify) {
-        auto sum = checksum_volume(destination, size, std::nullopt, IoMode::automatic, std::max(2u, writers), opt.cancel);
-        if (!sum) return sum.take_error();
-        stats.destination_checksum = *sum;
-        stats.verified = true;
-        if (*sum != stats.source_checksum)
-            return Error{"verification FAILED on " + destination.path + ": the source sent " + stats.source_checksum + ", the destination holds " +
-                             *sum,
-                         ErrorKind::mismatch};
-    }
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return stats;
 }

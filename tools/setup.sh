@@ -25,6 +25,7 @@ done
 #   libboost-dev                       Boost.Process (header-only) for dd, lvm2, losetup...
 #   doctest-dev                        unit and integration tests
 #   libxxhash-dev                      XXH3 content checksums for verification
+#   libzstd-dev                        zstd compression of the extent stream's DATA records
 #   util-linux coreutils               losetup, blkdiscard, fallocate, fstrim, dd, sync
 #   e2fsprogs xfsprogs                 filesystems the tests create on loop devices
 #   python3                            the bench, the main job, the conformance suite, scenario tests
@@ -44,7 +45,7 @@ done
 #   nbdkit socat                       the bench's WAN case (tools/bench --cases wan): nbdkit serves the NBD
 #                                      exports nbdcopy and qemu-img use, socat carries the dd | gzip pipeline
 PACKAGES=(build-essential cmake pkg-config libpoco-dev libsqlite3-dev nlohmann-json3-dev libcurl4-openssl-dev
-          libboost-dev doctest-dev libxxhash-dev util-linux coreutils e2fsprogs xfsprogs python3
+          libboost-dev doctest-dev libxxhash-dev libzstd-dev util-linux coreutils e2fsprogs xfsprogs python3
           python3-cinderclient python3-openstackclient python3-openstacksdk python3-cinder
           rabbitmq-server cinder-api cinder-scheduler cinder-volume dmidecode prometheus curl clang libfuzzer-14-dev libclang-rt-14-dev
           nbdkit socat)

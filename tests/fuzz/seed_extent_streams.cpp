@@ -1,6 +1,7 @@
 // Writes the seed corpus of fuzz_extent_stream: real streams from send_extent_stream() of small
-// sources with known layouts (holes, data, zero blocks inside data, a short last block), each
-// prefixed with the options byte fuzz_extent_stream reads. Run by hand when the format changes:
+// sources with known layouts (holes, data, zero blocks inside data, a short last block), v1
+// streams of the whole volume and v2 slices (resumed part-way, compressed), each prefixed with
+// the two options bytes fuzz_extent_stream reads. Run by hand when the format changes:
 //   build/tests/fuzz/seed_extent_streams tests/fuzz/corpus/extent_stream
 #include <fcntl.h>
 #include <unistd.h>
@@ -23,6 +24,9 @@ struct Seed {
         options;  // see fuzz_extent_stream.cpp: verify, strategy, destination size, dirty, chunking
     uint64_t size;
     std::vector<std::pair<uint64_t, std::string>> writes;  // bytes written into the source
+    bool v2 = false;        // a slice on the 64 KiB grid instead of the whole volume
+    StreamSlice slice{};
+    bool compressed = false;  // zstd where it shrinks (options byte 1 says it was negotiated)
 };
 
 }  // namespace
@@ -46,6 +50,22 @@ int main(int argc, char** argv) {
          0xdb,
          4 << 20,
          {{8192, std::string(512, 'd') + std::string(512, '\0') + std::string(512, 'e')}}},
+        {"v2-slice-of-1MiB", 0x01, 1 << 20, {{64 << 10, std::string(4096, 'f')}}, true, {0, 512 << 10, 0}},
+        {"v2-last-slice-resumed-odd-tail",
+         0x09,
+         (1 << 20) + 512,
+         {{640 << 10, std::string(512, 'g')}, {1 << 20, std::string(512, 'h')}},
+         true,
+         {512 << 10, (1 << 20) + 512, 576 << 10}},
+        {"v2-compressed-text", 0x03, 1 << 20, {{0, std::string(200000, 'i') + "some text that repeats " + std::string(30000, 'j')}}, true,
+         {0, 1 << 20, 0}, true},
+        {"v2-compressed-and-raw-dirty-chunked",
+         0x79,
+         4 << 20,
+         {{128 << 10, std::string(70000, 'k')}, {2 << 20, std::string(3000, 'l')}},
+         true,
+         {0, 4 << 20, 64 << 10},
+         true},
     };
     test::TempDir dir;
     for (const Seed& seed : seeds) {
@@ -64,9 +84,15 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::string stream(1, static_cast<char>(seed.options));
+        stream += static_cast<char>(seed.compressed ? 1 : 0);
         SendOptions options;
         options.block_size = 512;
         options.workers = 1;
+        if (seed.v2) {
+            options.checkpoint_bytes = 64 << 10;
+            options.slice = seed.slice;
+            options.compression = seed.compressed ? StreamCompression::zstd : StreamCompression::none;
+        }
         auto sent =
             send_extent_stream(*info, extents->map, options, [&](const char* data, size_t length) {
                 stream.append(data, length);
@@ -77,8 +103,8 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::ofstream(std::string(argv[1]) + "/" + seed.name, std::ios::binary) << stream;
-        std::printf("%s: %zu bytes, %llu records\n", seed.name, stream.size(),
-                    static_cast<unsigned long long>(sent->records));
+        std::printf("%s: %zu bytes, %llu records (%llu compressed)\n", seed.name, stream.size(),
+                    static_cast<unsigned long long>(sent->records), static_cast<unsigned long long>(sent->compressed_records));
     }
     return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The destination daemon (host-b) is SIGKILLed while the extent stream is flowing. The source
-(host-a) rolls back: migration_status error with a message naming the broken stream, the
-source intact and available. The half-written destination volume cannot be deleted while
+"""The destination daemon (host-b) is SIGKILLed while the extent stream is flowing and stays
+down longer than host-a's stream_resume_grace (2 s here). The source (host-a) tries to resume
+for that long, then rolls back: migration_status error with a message naming the broken stream
+and the grace, the source intact and available. The half-written destination volume cannot be deleted while
 host-b is down; once host-b is back, the retry deletes that leftover and succeeds."""
 import os
 import sys
@@ -15,10 +16,11 @@ from scenario_support import (check, daemon_pair, expect, new_source, pool_files
 
 EXTENTS = ((1, 16), (300, 24), (700, 8))  # 48 MiB of data
 LIMIT = 8 * MiB                          # about 6 s of copy: time to kill host-b in the middle
+GRACE = 2                                # s: host-a's stream_resume_grace
 
 
 def scenario(lab):
-    a, b = daemon_pair(lab, a_defaults={"volume_copy_bps_limit": str(LIMIT)})
+    a, b = daemon_pair(lab, a_defaults={"volume_copy_bps_limit": str(LIMIT), "stream_resume_grace": str(GRACE)})
     b_pool = b.backends["thin"]["pool_path"]
 
     v, src, sha = new_source(a, "victim", seed=51, extents=EXTENTS, zeros=())
@@ -35,6 +37,8 @@ def scenario(lab):
     m = view["volmig:migration"]
     check(m["state"] == "error", f"with host-b killed mid-stream the migration ended in {m['state']}")
     check(time.time() - killed_at < 30, f"the source noticed the dead destination only after {time.time() - killed_at:.0f} s")
+    check(time.time() - killed_at >= GRACE, f"the source gave up after {time.time() - killed_at:.1f} s, before its grace of {GRACE} s")
+    expect("stream_resume_grace" in m["error"], f"the error does not say the stream was not resumed within the grace: {m['error']}")
     expect("streaming to host-b failed" in m["error"] and "reading the source failed" not in m["error"],
            f"the error does not name the broken stream to host-b (it blames the source): {m['error']}")
     check(leftover in m["error"] and "could not be deleted" in m["error"],

@@ -133,3 +133,26 @@ TEST_CASE("daemon config: max_concurrent_migrations defaults to 4, 0 means no ca
         CHECK(r.error().message.find("0 to 1024") != std::string::npos);
     }
 }
+
+TEST_CASE("daemon config: stream v2 options default to what etc/volmig.conf documents and are checked") {
+    auto d = read("");
+    REQUIRE(d.ok());
+    CHECK(d->migration_streams == 4);
+    CHECK(d->migration_compression == MigrationCompression::automatic);
+    CHECK(d->stream_resume_grace == std::chrono::seconds(120));
+    auto set = read("migration_streams = 2\nmigration_compression = none\nstream_resume_grace = 0\n");
+    REQUIRE(set.ok());
+    CHECK(set->migration_streams == 2);
+    CHECK(set->migration_compression == MigrationCompression::none);
+    CHECK(set->stream_resume_grace == std::chrono::seconds(0));
+    CHECK(read("migration_compression = zstd\n")->migration_compression == MigrationCompression::zstd);
+    for (const char* bad : {"migration_streams = 0\n", "migration_streams = 17\n", "migration_compression = gzip\n",
+                            "stream_resume_grace = -1\n", "migration_streams = 8\nmax_connections_per_client = 9\n"}) {
+        CAPTURE(bad);
+        auto r = read(bad);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().kind == ErrorKind::invalid);
+        const std::string key = std::string(bad).substr(0, std::string(bad).find(' '));
+        CHECK(r.error().message.find(key) != std::string::npos);
+    }
+}

@@ -17,6 +17,7 @@
 #include "api/migration.hpp"
 #include "copy/checksum.hpp"
 #include "copy/extent_stream.hpp"
+#include "copy/stream_slices.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/service_fixture.hpp"
 
@@ -41,6 +42,15 @@ struct FakePeerState {
     std::map<std::string, Volume> volumes;         // temporary id -> volume
     std::map<std::string, std::string> adopted;    // adopted id -> temporary id
     int next_id = 0;
+    // Stream v2 as the fake receives it: the grid, the verified ranges, the source it names.
+    uint64_t checkpoint_bytes = 0;
+    bool compression = false;
+    std::map<uint64_t, ContentChecksum> ranges;
+    std::string source_volume;
+    std::vector<StreamHeader> headers;  // every slice stream's header, in arrival order
+    // Sees the bytes a slice stream has delivered; setting them to 0 cuts the connection.
+    std::function<void(const StreamHeader&, uint64_t&)> on_stream_bytes;
+    std::string resume_names;  // when set, the source volume the resume point names (a lie)
 
     std::optional<Error> failure(const std::string& call) {
         calls.push_back(call);
@@ -104,7 +114,14 @@ public:
         if (auto e = s_->failure("prepare_receive")) return *e;
         if (!s_->volumes.count(id)) return Error{"no such volume", ErrorKind::not_found};
         strategy_ = r.strategy;
-        return PreparedReceiver{"token-0123456789abcdef", r.strategy, ""};
+        PreparedReceiver p{"token-0123456789abcdef", r.strategy, ""};
+        p.streams = r.streams;
+        p.compression = !r.compression.empty();
+        p.checkpoint_bytes = choose_checkpoint_bytes(r.data_bytes, r.block_size);
+        s_->checkpoint_bytes = p.checkpoint_bytes;
+        s_->compression = p.compression;
+        s_->source_volume = r.source_volume;
+        return p;
     }
     Result<StreamReceipt> stream(const std::string& id, const std::string&, uint64_t, const BodySource& body) override {
         std::string path;
@@ -121,7 +138,41 @@ public:
         ReceiveOptions o;
         o.strategy = Strategy::sparse;
         o.writers = 1;
-        auto got = receive_extent_stream(*info, o, [&](char* buf, size_t cap) { return body(buf, cap); });
+        o.checkpoint_bytes = s_->checkpoint_bytes;
+        o.allow_compressed = s_->compression;
+        StreamHeader mine;
+        o.accept = [&](const StreamHeader& h) -> Result<ContentChecksum> {
+            std::lock_guard<std::mutex> lock(s_->mutex);
+            s_->headers.push_back(h);
+            mine = h;
+            ContentChecksum before;
+            for (uint64_t k = h.slice.start / o.checkpoint_bytes; k * o.checkpoint_bytes < h.slice.from; ++k) {
+                if (!s_->ranges.count(k)) return Error{"resumed beyond the verified ranges", ErrorKind::invalid};
+                before.merge(s_->ranges[k]);
+            }
+            return before;
+        };
+        o.on_ranges = [&](const std::vector<std::pair<uint64_t, ContentChecksum>>& done) -> Status {
+            std::lock_guard<std::mutex> lock(s_->mutex);
+            for (const auto& [k, sum] : done) s_->ranges[k] = sum;
+            return success();
+        };
+        uint64_t delivered = 0;
+        bool was_cut = false;
+        auto got = receive_extent_stream(*info, o, [&](char* buf, size_t cap) -> Result<size_t> {
+            auto n = body(buf, cap);
+            if (n && s_->on_stream_bytes) {
+                delivered += *n;
+                uint64_t seen = delivered;
+                s_->on_stream_bytes(mine, seen);
+                if (seen == 0) {
+                    was_cut = true;
+                    return Error{"connection reset", ErrorKind::failed};
+                }
+            }
+            return n;
+        });
+        if (was_cut) return Error{"peer host-b did not answer stream: connection reset", ErrorKind::failed};  // as libcurl says it
         if (!got) return got.error();
         StreamReceipt r;
         r.volume_size = got->volume_size;
@@ -131,6 +182,31 @@ public:
         r.strategy = Strategy::sparse;
         r.source_checksum = got->source_checksum;
         r.destination_checksum = s_->corrupt_checksum ? "xxh3:not-what-was-sent" : got->destination_checksum;
+        r.verified = true;
+        return r;
+    }
+    Result<ResumePoint> resume_point(const std::string& id, const std::string& token) override {
+        std::lock_guard<std::mutex> lock(s_->mutex);
+        if (auto e = s_->failure("resume_point")) return *e;
+        if (token != "token-0123456789abcdef") return Error{"wrong token", ErrorKind::refused};
+        ResumePoint rp;
+        rp.source_volume = s_->resume_names.empty() ? s_->source_volume : s_->resume_names;
+        rp.destination_volume = id;
+        rp.volume_size = 1ull << 30;
+        rp.checkpoint_bytes = s_->checkpoint_bytes;
+        for (const auto& [k, sum] : s_->ranges) rp.ranges[k] = sum.partial();
+        return rp;
+    }
+    Result<StreamReceipt> finish_receive(const std::string&, const std::string&, const std::string& checksum, uint64_t size) override {
+        std::lock_guard<std::mutex> lock(s_->mutex);
+        if (auto e = s_->failure("finish_receive")) return *e;
+        ContentChecksum total;
+        for (const auto& [k, sum] : s_->ranges) total.merge(sum);
+        StreamReceipt r;
+        r.volume_size = size;
+        r.strategy = Strategy::sparse;
+        r.source_checksum = checksum;
+        r.destination_checksum = total.finish(size);
         r.verified = true;
         return r;
     }
@@ -178,14 +254,16 @@ struct Lab {
     std::vector<std::string> log;
     std::mutex log_mutex;
 
-    static std::string ini(const TempDir& dir) {
+    // stream_resume_grace = 0 unless `defaults` says otherwise: a failed stream rolls back at once.
+    static std::string ini(const TempDir& dir, const std::string& defaults) {
         return "[DEFAULT]\nhost = host-a\nauth_strategy = noauth\nstate_path = " + dir.file("state") +
-               "\nenabled_backends = thin\ncleanup_retry_interval = 1\nforwarding_check_interval = 1\n"
+               "\nenabled_backends = thin\ncleanup_retry_interval = 1\nforwarding_check_interval = 1\n" +
+               (defaults.empty() ? std::string("stream_resume_grace = 0\n") : defaults) +
                "[thin]\nvolume_driver = thin_file\npool_path = " + dir.file("thin") + "\npool_size = 10G\n"
                "[peers]\nhost-b = http://127.0.0.1:9\n";
     }
 
-    Lab() : parts(ini(dir)), store(parts.store.get()), volumes(parts.volumes.get()) {
+    explicit Lab(const std::string& defaults = "") : parts(ini(dir, defaults)), store(parts.store.get()), volumes(parts.volumes.get()) {
         ::mkdir(dir.file("peer").c_str(), 0700);
         peer->dir = dir.file("peer");
         peers = std::make_unique<Peers>(parts.config, [this](const std::string&, const std::string&) { return std::make_unique<FakePeer>(peer); });
@@ -275,6 +353,7 @@ TEST_CASE("migration transitions: exactly the moves of the documented state mach
                                            {S::awaiting_completion, S::error}, {S::completing, S::releasing},
                                            {S::completing, S::error},          {S::releasing, S::success}};
     const std::set<std::pair<S, S>> target{{S::receiving, S::streaming}, {S::receiving, S::error}, {S::streaming, S::received},
+                                           {S::streaming, S::receiving}, {S::receiving, S::received},
                                            {S::streaming, S::error},     {S::received, S::success}, {S::received, S::adopting},
                                            {S::received, S::error},      {S::adopting, S::success}, {S::adopting, S::received}};
     const S all[] = {S::queued,    S::starting,  S::migrating, S::awaiting_completion, S::completing, S::releasing, S::receiving,
@@ -388,6 +467,50 @@ TEST_CASE("migration: a create whose answer was lost is found by its migration i
     }));
     CHECK(lab.peer->live_volumes() == 0);
     CHECK(lab.peer->count("created_for") >= 1);
+}
+
+TEST_CASE("migration: slices cut part-way resume from the verified ranges the sender checks, and send little twice") {
+    Lab lab("stream_resume_grace = 30\nmigration_streams = 2\n");
+    VolumeRecord v = lab.source();
+    const std::string sum = lab.checksum_of(v.location);
+    // Every slice's first connection is cut once it has delivered 1.5 MiB.
+    auto cut = std::make_shared<std::set<uint64_t>>();
+    auto cut_mutex = std::make_shared<std::mutex>();
+    lab.peer->on_stream_bytes = [cut, cut_mutex](const StreamHeader& h, uint64_t& delivered) {
+        std::lock_guard<std::mutex> lock(*cut_mutex);
+        if (delivered >= (3u << 19) && h.slice.from == h.slice.start && !cut->count(h.slice.start)) {
+            cut->insert(h.slice.start);
+            delivered = 0;  // the fake reports a reset connection
+        }
+    };
+    lab.migrate(v.id);
+    MigrationRecord m = lab.settle(v.id);
+    REQUIRE_MESSAGE(m.state == MigrationState::success, m.error);
+    CHECK(lab.peer->count("resume_point") >= 1);
+    const auto report = nlohmann::json::parse(m.report);
+    CHECK(report["streams"] == 2);
+    CHECK(report["resumes"].get<unsigned>() >= 1);
+    // The resumed streams started past their slices' starts: verified ranges were not resent.
+    bool resumed_later = false;
+    for (const StreamHeader& h : lab.peer->headers) resumed_later = resumed_later || h.slice.from > h.slice.start;
+    CHECK(resumed_later);
+    CHECK(report["bytes"]["sent"].get<uint64_t>() < (3u << 20) + (2u << 20));
+    auto adopted = lab.peer->adopted.find(v.id);
+    REQUIRE(adopted != lab.peer->adopted.end());
+    CHECK(lab.checksum_of(lab.peer->volumes.at(adopted->second).path) == sum);
+}
+
+TEST_CASE("migration: a resume point naming another volume is not trusted: the migration fails, the source untouched") {
+    Lab lab("stream_resume_grace = 30\nmigration_streams = 1\n");
+    VolumeRecord v = lab.source();
+    const std::string sum = lab.checksum_of(v.location);
+    lab.peer->fail_next["stream"].push_back(Error{"peer host-b did not answer stream: connection reset", ErrorKind::failed});
+    lab.peer->resume_names = "someone-else";
+    lab.migrate(v.id);
+    MigrationRecord m = lab.settle(v.id);
+    CHECK(m.state == MigrationState::error);
+    CHECK_MESSAGE(m.error.find("not trusted") != std::string::npos, m.error);
+    CHECK(lab.checksum_of(v.location) == sum);
 }
 
 TEST_CASE("migration: a verification mismatch rolls back and deletes the destination") {

@@ -3,7 +3,8 @@ themselves: a fake source sending straight to a receiver, a fake peer reading wh
 source sends. The wire format is copy/extent_stream.hpp's:
 
     header  "VMIGSTR1" | u64 volume size | u32 block size | u32 flags (0)
-    record  u32 kind | u32 zero | u64 offset | u64 length, then DATA bytes or END's checksum text
+    header  "VMIGSTR2" | u64 volume size | u32 block size | u32 flags | u64 start | u64 end | u64 from
+    record  u32 kind | u32 aux | u64 offset | u64 length, then DATA bytes or END's checksum text
 
 The checksum is copy/checksum.hpp's content checksum (XXH3-128 of every non-zero 64 KiB chunk,
 seeded with its index, summed modulo 2^128, finished with the size), computed through the
@@ -15,8 +16,9 @@ import struct
 
 from volmig_lab import MiB
 
-DATA, ZERO, END = 1, 2, 3
+DATA, ZERO, END, ZDATA = 1, 2, 3, 4
 MAGIC = b"VMIGSTR1"
+MAGIC_V2 = b"VMIGSTR2"
 HEADER_SIZE = RECORD_SIZE = 24
 CHUNK = 64 << 10
 
@@ -37,6 +39,30 @@ def _lib():
             getattr(_xxhash, name).restype = _Hash128
             getattr(_xxhash, name).argtypes = args
     return _xxhash
+
+
+def _sum(data_extents):
+    lib = _lib()
+    total = 0
+    for offset, blob in data_extents:
+        assert offset % CHUNK == 0, f"extent at {offset} is not on the 64 KiB grid"
+        for pos in range(0, len(blob), CHUNK):
+            chunk = blob[pos:pos + CHUNK]
+            if chunk == bytes(len(chunk)):
+                continue
+            h = lib.XXH3_128bits_withSeed(chunk, len(chunk), (offset + pos) // CHUNK)
+            total += (h.high64 << 64) | h.low64
+    return total % (1 << 128)
+
+
+def partial_checksum(data_extents):
+    """The partial sum ("xxh3part:...") a v2 slice's END carries for `data_extents` ((offset,
+    bytes) on the 64 KiB grid) and zeros elsewhere in the slice."""
+    return "xxh3part:%032x" % _sum(data_extents)
+
+
+def header_v2(size, start, end, from_, block_size=4096, flags=0):
+    return MAGIC_V2 + struct.pack("<QIIQQQ", size, block_size, flags, start, end, from_)
 
 
 def content_checksum(size, data_extents):
@@ -119,12 +145,13 @@ def post_stream(daemon, volume_id, body, token):
     return resp.status, raw.decode(errors="replace")
 
 
-def prepare_receive(daemon, volume_id, source_volume="0f0f0f0f-0000-0000-0000-000000000001", strategy="sparse"):
-    """volmig-prepare_receive on `volume_id`, as a source on host-a would ask; returns the
-    stream token."""
-    answer = daemon.request("POST", f"/v3/volumes/{volume_id}/action",
-                            {"volmig-prepare_receive": {"source_volume": source_volume, "source_host": "host-a@thin#thin",
-                                                        "strategy": strategy, "block_size": 4096}})
+def prepare_receive(daemon, volume_id, source_volume="0f0f0f0f-0000-0000-0000-000000000001", strategy="sparse", full=False, **offer):
+    """volmig-prepare_receive on `volume_id`, as a source on host-a would ask (`offer` adds
+    stream v2 fields: streams, compression, data_bytes); returns the stream token, or the whole
+    answer if `full`."""
+    body = {"source_volume": source_volume, "source_host": "host-a@thin#thin", "strategy": strategy, "block_size": 4096}
+    body.update(offer)
+    answer = daemon.request("POST", f"/v3/volumes/{volume_id}/action", {"volmig-prepare_receive": body})
     if answer.get("stream_path") != f"/volmig/v1/streams/{volume_id}":
         raise AssertionError(f"volmig-prepare_receive answered {answer}")
-    return answer["stream_token"]
+    return answer if full else answer["stream_token"]
