@@ -120,6 +120,7 @@ public:
     const HttpLimits limits;
     std::function<void(const std::string&)> log;
     std::vector<StreamRoute> streams;
+    std::shared_ptr<TlsServerContext> tls;
     std::atomic<bool> stopping{false};
     std::unique_ptr<Poco::ThreadPool> pool;
     std::unique_ptr<Poco::Net::TCPServer> tcp;
@@ -127,6 +128,14 @@ public:
 
 private:
     void note_refusal(ConnectionRefusal reason, const std::string& address, unsigned open_from_address);
+
+public:
+    // A failed TLS handshake, logged at most once per kRefusalLogInterval with a count.
+    void note_handshake_failure(const std::string& address, const std::string& why);
+
+private:
+    Clock::time_point last_handshake_log{};
+    uint64_t handshake_failures_since_log = 0;
 
     std::mutex mutex;  // everything below
     std::map<std::string, unsigned> per_client;  // open (or queued) connections by client address
@@ -174,6 +183,7 @@ private:
     HttpServer::Impl& server_;
     const int fd_;
     SocketReader reader_;
+    std::unique_ptr<TlsSession> tls_;
     std::string client_;
     std::string server_address_;
     std::atomic<bool> idle_{true};
@@ -182,6 +192,15 @@ private:
 void Connection::run() {
     const HttpLimits& limits = server_.limits;
     Clock::time_point deadline = Clock::now() + limits.client_socket_timeout;
+    if (server_.tls) {
+        tls_ = std::make_unique<TlsSession>(*server_.tls, fd_);
+        std::string why;
+        if (!tls_->accept(fd_, deadline, why)) {
+            server_.note_handshake_failure(client_, why);
+            return;
+        }
+        reader_.use_tls(tls_.get());
+    }
     for (bool first = true;; first = false) {
         // Waiting for a request: idle, so that stop() may close the connection at once. The
         // flag is set before `stopping` is read, and stop() sets `stopping` before it looks at
@@ -217,7 +236,7 @@ bool Connection::to_head(const Poco::Net::HTTPRequest& request, ApiRequest& head
         head.headers[name] = v;
     }
     const std::string host = request.getHost();
-    head.base_url = "http://" + (plausible_host(host) ? host : server_address_);
+    head.base_url = (tls_ ? "https://" : "http://") + (plausible_host(host) ? host : server_address_);
     return true;
 }
 
@@ -363,16 +382,17 @@ bool Connection::send(const ApiResponse& r, const ApiRequest& head, Clock::time_
     // Logged before it is sent: a client that has its answer finds the line already there.
     const std::string what = (head.method.empty() ? "-" : head.method) + " " + (head.path.empty() ? "-" : printable(head.path));
     server_.say(what + " " + std::to_string(r.status) + " " + ms_text(start));
-    const bool sent = send_all(fd_, bytes, Clock::now() + server_.limits.client_socket_timeout);
+    const bool sent = send_all(fd_, bytes, Clock::now() + server_.limits.client_socket_timeout, tls_.get());
     if (!sent) server_.say(what + ": the client did not take the answer within client_socket_timeout, or went away");
     return sent;
 }
 
 void Connection::send_continue() {
-    (void)send_all(fd_, "HTTP/1.1 100 Continue\r\n\r\n", Clock::now() + server_.limits.client_socket_timeout);
+    (void)send_all(fd_, "HTTP/1.1 100 Continue\r\n\r\n", Clock::now() + server_.limits.client_socket_timeout, tls_.get());
 }
 
 void Connection::linger_and_close() {
+    if (tls_) tls_->close_notify();
     ::shutdown(fd_, SHUT_WR);
     reader_.set_deadline(Clock::now() + kLingerTime);
     char buf[16 << 10];
@@ -445,6 +465,17 @@ void HttpServer::Impl::note_refusal(ConnectionRefusal reason, const std::string&
     last_refusal_log = now;
 }
 
+void HttpServer::Impl::note_handshake_failure(const std::string& address, const std::string& why) {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++handshake_failures_since_log;
+    const Clock::time_point now = Clock::now();
+    if (now - last_handshake_log < kRefusalLogInterval) return;
+    say("closed " + std::to_string(handshake_failures_since_log) + " connection(s) without a TLS session in the last " +
+        seconds(kRefusalLogInterval) + ", the latest from " + address + ": " + why);
+    handshake_failures_since_log = 0;
+    last_handshake_log = now;
+}
+
 std::string HttpServer::Impl::enter(int fd, Connection* connection) {
     std::lock_guard<std::mutex> lock(mutex);
     connections.insert(connection);
@@ -477,6 +508,8 @@ HttpServer::HttpServer(RestApi& api, Metrics& metrics, HttpLimits limits, std::f
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::add_stream_route(StreamRoute route) { impl_->streams.push_back(std::move(route)); }
+
+void HttpServer::use_tls(std::shared_ptr<TlsServerContext> context) { impl_->tls = std::move(context); }
 
 uint16_t HttpServer::port() const { return impl_->port; }
 
