@@ -31,7 +31,8 @@ class VolmigClient(object):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
-        self.session.verify = ca_file or True
+        # Given with every request: requests lets $REQUESTS_CA_BUNDLE override a session's verify.
+        self.verify = ca_file or True
         self.session.headers.update({"Accept": "application/json",
                                      "X-Auth-Token": token or "volmig-cinder"})
 
@@ -41,7 +42,7 @@ class VolmigClient(object):
         request and volmigd's message."""
         what = "%s %s%s" % (method, self.url, path)
         try:
-            r = self.session.request(method, self.url + path, json=body, timeout=self.timeout)
+            r = self.session.request(method, self.url + path, json=body, timeout=self.timeout, verify=self.verify)
         except requests.exceptions.SSLError as e:
             raise exception.VolumeBackendAPIException(
                 data="volmigd's certificate was not accepted: %s: %s (check volmig_ca_file)" % (what, e))
