@@ -119,6 +119,25 @@ ReadOutcome SocketReader::read_some(char* buf, size_t cap, size_t& got) {
     return ReadOutcome::ok;
 }
 
+// A Host header fit to build links from; anything else falls back to the server's address.
+bool plausible_host(const std::string& host) {
+    if (host.empty() || host.size() > 255) return false;
+    return std::all_of(host.begin(), host.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
+    });
+}
+
+// Content-Length as RFC 9110 8.6 has it: digits only.
+bool parse_length(const std::string& text, uint64_t& out) {
+    if (text.empty() || text.size() > 18) return false;
+    out = 0;
+    for (char c : text) {
+        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+        out = out * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return true;
+}
+
 size_t head_end(const std::string& data, size_t from) {
     size_t start = 0;
     while (start < data.size() && (data[start] == '\r' || data[start] == '\n')) ++start;

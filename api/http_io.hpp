@@ -74,6 +74,11 @@ private:
     ReadOutcome last_ = ReadOutcome::ok;
 };
 
+// A Host header fit to build links from (letters, digits, . - : [ ] _; at most 255).
+bool plausible_host(const std::string& host);
+// Content-Length as RFC 9110 8.6 has it: digits only (at most 18 of them).
+bool parse_length(const std::string& text, uint64_t& out);
+
 // The index just past the blank line that ends a request head in data[from..] ("\r\n\r\n",
 // or bare "\n\n" as lenient servers accept), or npos. Empty lines before the request line do
 // not count (RFC 9112 2.2: a server ignores at least one).

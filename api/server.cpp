@@ -1,6 +1,5 @@
 #include "api/server.hpp"
 
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -28,6 +27,7 @@
 
 #include "api/http_io.hpp"
 #include "api/log.hpp"
+#include "api/open_files.hpp"
 
 namespace volmig {
 
@@ -41,52 +41,14 @@ constexpr size_t kLingerBytes = 1 << 20;
 constexpr auto kLingerTime = std::chrono::seconds(1);
 constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
 constexpr auto kStopGrace = std::chrono::seconds(5);
-constexpr rlim_t kSpareFiles = 512;  // beyond one per connection: the database, pools, loop devices, peers
 
 std::string seconds(std::chrono::seconds s) { return std::to_string(s.count()) + " s"; }
-
-// A Host header fit to build links from; anything else falls back to the server's address.
-bool plausible_host(const std::string& host) {
-    if (host.empty() || host.size() > 255) return false;
-    return std::all_of(host.begin(), host.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
-    });
-}
-
-// Content-Length as RFC 9110 8.6 has it: digits only.
-bool parse_length(const std::string& text, uint64_t& out) {
-    if (text.empty() || text.size() > 18) return false;
-    out = 0;
-    for (char c : text) {
-        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-        out = out * 10 + static_cast<uint64_t>(c - '0');
-    }
-    return true;
-}
 
 std::string ms_text(Clock::time_point start) {
     std::ostringstream out;
     out.precision(1);
     out << std::fixed << std::chrono::duration<double, std::milli>(Clock::now() - start).count() << " ms";
     return out.str();
-}
-
-// Raises the soft limit on open files to what http_threads connections need, if the hard limit
-// allows; else says which setting to change.
-Status ensure_open_files(unsigned connections) {
-    rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return errno_error("getrlimit(RLIMIT_NOFILE)");
-    const rlim_t needed = static_cast<rlim_t>(connections) + kSpareFiles;
-    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
-        if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < needed)
-            return Error{"http_threads = " + std::to_string(connections) + " needs " + std::to_string(needed) +
-                             " open files, but the hard limit (RLIMIT_NOFILE) is " + std::to_string(limit.rlim_max) +
-                             ": raise LimitNOFILE= in volmigd.service (ulimit -Hn) or lower http_threads",
-                         ErrorKind::invalid};
-        limit.rlim_cur = needed;
-        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return errno_error("setrlimit(RLIMIT_NOFILE)");
-    }
-    return success();
 }
 
 class Connection;
@@ -134,16 +96,14 @@ public:
     void note_handshake_failure(const std::string& address, const std::string& why);
 
 private:
-    Clock::time_point last_handshake_log{};
-    uint64_t handshake_failures_since_log = 0;
+    CountedLog handshake_failures{kRefusalLogInterval};
 
     std::mutex mutex;  // everything below
     std::map<std::string, unsigned> per_client;  // open (or queued) connections by client address
     std::map<int, std::string> admitted;         // descriptor -> client address, until its thread starts
     unsigned open = 0;
     std::set<Connection*> connections;           // those whose thread runs
-    Clock::time_point last_refusal_log{};
-    uint64_t refused_since_log = 0;
+    CountedLog refusals{kRefusalLogInterval};
 };
 
 namespace {
@@ -452,28 +412,21 @@ bool HttpServer::Impl::admit(const Poco::Net::StreamSocket& socket) {
 }
 
 void HttpServer::Impl::note_refusal(ConnectionRefusal reason, const std::string& address, unsigned open_from_address) {
-    ++refused_since_log;
-    const Clock::time_point now = Clock::now();
-    if (now - last_refusal_log < kRefusalLogInterval) return;
+    const uint64_t n = refusals.note(Clock::now());
+    if (n == 0) return;
     const std::string why = reason == ConnectionRefusal::per_client
                                 ? address + " has " + std::to_string(open_from_address) + " open (max_connections_per_client = " +
                                       std::to_string(limits.max_connections_per_client) + ")"
                                 : "all http_threads (" + std::to_string(limits.threads) + ") are serving connections";
-    say("refused " + std::to_string(refused_since_log) + " connection(s) in the last " + seconds(kRefusalLogInterval) +
-        ", the latest from " + address + ": " + why);
-    refused_since_log = 0;
-    last_refusal_log = now;
+    say("refused " + std::to_string(n) + " connection(s) " + refusals.period() + ", the latest from " + address + ": " + why);
 }
 
 void HttpServer::Impl::note_handshake_failure(const std::string& address, const std::string& why) {
     std::lock_guard<std::mutex> lock(mutex);
-    ++handshake_failures_since_log;
-    const Clock::time_point now = Clock::now();
-    if (now - last_handshake_log < kRefusalLogInterval) return;
-    say("closed " + std::to_string(handshake_failures_since_log) + " connection(s) without a TLS session in the last " +
-        seconds(kRefusalLogInterval) + ", the latest from " + address + ": " + why);
-    handshake_failures_since_log = 0;
-    last_handshake_log = now;
+    const uint64_t n = handshake_failures.note(Clock::now());
+    if (n == 0) return;
+    say("closed " + std::to_string(n) + " connection(s) without a TLS session " + handshake_failures.period() + ", the latest from " +
+        address + ": " + why);
 }
 
 std::string HttpServer::Impl::enter(int fd, Connection* connection) {
