@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509err.h>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -85,7 +86,14 @@ Result<std::shared_ptr<TlsServerContext>> TlsServerContext::load(const DaemonCon
     if (SSL_CTX_use_certificate_chain_file(ctx, config.ssl_cert_file.c_str()) != 1)
         return Error{"[DEFAULT] ssl_cert_file: cannot load '" + config.ssl_cert_file + "' as a PEM certificate: " + openssl_errors(),
                      ErrorKind::invalid};
-    if (SSL_CTX_use_PrivateKey_file(ctx, config.ssl_key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+    const bool key_loaded = SSL_CTX_use_PrivateKey_file(ctx, config.ssl_key_file.c_str(), SSL_FILETYPE_PEM) == 1;
+    if (!key_loaded && ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+        ERR_clear_error();
+        return Error{"[DEFAULT] ssl_key_file: '" + config.ssl_key_file + "' is not the key of the certificate in ssl_cert_file '" +
+                         config.ssl_cert_file + "'",
+                     ErrorKind::invalid};
+    }
+    if (!key_loaded)
         return Error{"[DEFAULT] ssl_key_file: cannot load '" + config.ssl_key_file + "' as a PEM private key (unencrypted): " +
                          openssl_errors(),
                      ErrorKind::invalid};
