@@ -128,12 +128,14 @@ void* HttpConnections::take() {
     if (idle_.empty()) return curl_easy_init();
     void* handle = idle_.back();
     idle_.pop_back();
-    curl_easy_reset(static_cast<CURL*>(handle));  // keeps its live connections and TLS sessions
+    // Reset when it came back (give): its live connections and TLS sessions are kept.
     return handle;
 }
 
 void HttpConnections::give(void* handle, uint64_t new_connections) {
     connections_ += new_connections;
+    // The call's options point into its stack (error buffer, headers, body): none may outlive it.
+    curl_easy_reset(static_cast<CURL*>(handle));
     std::lock_guard<std::mutex> lock(mutex_);
     if (idle_.size() < max_idle_) idle_.push_back(handle);
     else free_handle(handle);
