@@ -120,7 +120,8 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
                            "migration_workers", "volume_copy_bps_limit", "peer_timeout", "forwarding_check_interval",
                            "cleanup_retry_interval", "max_connections_per_client", "max_request_body_size", "max_header_size",
                            "client_socket_timeout", "client_keepalive_timeout", "stream_socket_timeout",
-                           "default_volume_type", "ssl_cert_file", "ssl_key_file", "ssl_ca_file", "peer_require_tls"});
+                           "default_volume_type", "max_concurrent_migrations", "ssl_cert_file", "ssl_key_file", "ssl_ca_file",
+                           "peer_require_tls"});
     if (!known.ok()) return known.error();
     DaemonConfig c;
     char hostname[256] = "localhost";
@@ -171,6 +172,9 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     auto cleanup = d.integer("cleanup_retry_interval", 30, 1, 86400);
     if (!cleanup) return cleanup.take_error();
     c.cleanup_retry_interval = std::chrono::seconds(*cleanup);
+    auto concurrent = d.integer("max_concurrent_migrations", c.max_concurrent_migrations, 0, 1024);
+    if (!concurrent) return concurrent.take_error();
+    c.max_concurrent_migrations = static_cast<unsigned>(*concurrent);
     for (const auto& backend : d.list("enabled_backends")) {
         auto policy = file.section(backend).choice("sparse_copy", {"auto", "never"}, "auto");
         if (!policy) return policy.take_error();

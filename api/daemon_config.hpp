@@ -16,7 +16,11 @@
 //   enabled_backends = a, b
 //   default_volume_type = NAME    the volume type of volumes created without one (default: the
 //                                 first backend's type; api/volume_types.hpp)
-//   volume_copy_bps_limit = 0     throttle migration copies (bytes/s, suffixes allowed; 0 = off)
+//   volume_copy_bps_limit = 0     throttle migration copies (bytes/s, suffixes allowed; 0 = off): one
+//                                 daemon-wide limit, split evenly between the copies running at once
+//   max_concurrent_migrations = 4  source-side migrations that copy at once; later ones wait queued
+//                                 (migration_status starting, a queue position in volmig:migration);
+//                                 0 = no cap. 0 to 1024
 //   peer_timeout = 30             seconds for each call to a peer
 //   forwarding_check_interval = 60  seconds between checks of volumes that moved away (dropped
 //                                 here once their new host no longer has them)
@@ -83,6 +87,10 @@ struct DaemonConfig {
     bool peer_require_tls = false;            // http:// peers refused (at start and per call)
     std::vector<std::string> tls_warnings;    // for the start log (a group-readable key)
     bool serves_tls() const { return !ssl_cert_file.empty(); }
+
+    // Evacuation (api/migration.hpp "The queue"): how many source-side migrations copy at once
+    // (0 = no cap); volume_copy_bps_limit above is shared by all of the daemon's copies.
+    unsigned max_concurrent_migrations = 4;
 };
 
 Result<DaemonConfig> read_daemon_config(const ConfigFile& file);

@@ -13,6 +13,15 @@
 // With auto_complete off the job waits after verification for os-migrate_volume_completion.
 // After a restart: starting and migrating roll back; completing and releasing are driven on.
 //
+// The queue (migration_queue.cpp): at most max_concurrent_migrations source jobs run at once
+// (0 = no cap); each holds a slot from starting until its job thread ends. A migration asked for
+// while every slot is taken is recorded as queued (the volume shows migration_status starting)
+// and waits, FIFO by request, with its 1-based position in volmig:migration's queue_position;
+// no thread runs for it until a slot frees. It has done nothing yet: a restart keeps it queued in
+// order, and os-migrate_volume_completion with error = true (new_volume "") abandons it. All the
+// daemon's copies share one volume_copy_bps_limit (copy/throttle.hpp SharedRate), split evenly
+// between the copies running.
+//
 // Target side (migration_target.cpp): volmig-prepare_receive locks a new volume as a migration
 // target and hands out a one-time stream token; POST /volmig/v1/streams/{volume_id} applies the
 // stream; volmig-adopt gives the volume the source's id.
@@ -26,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +51,7 @@
 #include "api/server.hpp"
 #include "api/volume_service.hpp"
 #include "copy/copy.hpp"
+#include "copy/throttle.hpp"
 
 namespace volmig {
 
@@ -112,9 +123,12 @@ private:
     // Why a job thread runs: a new migration (or a completion asked for), a restart that found
     // the migration unfinished, or os-migrate_volume_completion abandoning it.
     enum class JobStart { fresh, after_restart, abandon };
+    // Whether the job holds one of the max_concurrent_migrations slots (freed when it ends).
+    enum class Slot { none, held };
 
     // Source side (migration_source.cpp).
-    void launch(const std::string& migration_id, JobStart how = JobStart::fresh);
+    void launch(const std::string& migration_id, JobStart how = JobStart::fresh, Slot slot = Slot::none);
+    void launch_locked(const std::string& migration_id, JobStart how, Slot slot);  // mutex_ held
     void run_job(const std::string& migration_id, JobStart how);
     void run_steps(MigrationRecord& m, JobStart how);
     Status copy_locally(MigrationRecord& m, const MigrationPlan& plan, const VolumeRecord& source, nlohmann::json& report);
@@ -130,6 +144,15 @@ private:
     Result<std::unique_ptr<PeerClient>> destination_client(const std::string& host);
     bool cancelled(const std::string& migration_id);
     bool wait_or_cancelled(const std::string& migration_id, std::chrono::milliseconds how_long);
+
+    // The queue (migration_queue.cpp); the _locked ones with mutex_ held.
+    bool take_slot_locked();             // a free slot, unless older migrations wait for one
+    void release_slot();                 // a job ended: the oldest queued one starts
+    void admit_queued_locked();          // starts queued jobs while slots are free
+    void enqueue(const MigrationRecord& m);
+    Result<nlohmann::json> abandon_queued(MigrationRecord& m);
+    std::optional<size_t> queue_position(const std::string& migration_id);  // 1-based; none when not queued
+    nlohmann::json queue_position_json(const MigrationRecord& m);           // for the view: null unless queued
 
     // Background sweeps (migration_sweep.cpp): stale forwarding records, pending cleanups.
     void sweep_loop();
@@ -150,6 +173,11 @@ private:
     std::condition_variable wake_;
     std::map<std::string, std::unique_ptr<Running>> jobs_;
     bool stopping_ = false;
+    // The queue: migrations waiting for a slot, by their store sequence (FIFO by request); the
+    // slots taken; the daemon-wide copy rate all copies share.
+    std::map<int64_t, std::string> queued_;
+    unsigned slots_taken_ = 0;
+    SharedRate copy_rate_;
     std::thread sweeper_;
     std::vector<CompletionStep> completion_steps_;
     Status run_completion_steps(VolumeStore::Tx& tx, const MigrationRecord& m);

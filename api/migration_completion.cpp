@@ -179,7 +179,8 @@ void MigrationService::roll_back(MigrationRecord& m, const std::string& why) {
         return;
     }
     std::string message = why;
-    Status removed = delete_destination(m);
+    // A queued migration made nothing on the destination: there is nothing to look for there.
+    Status removed = m.state == MigrationState::queued ? success() : delete_destination(m);
     if (!removed.ok()) {
         m.cleanup_pending = true;
         message += "; " + removed.error().message + ": volmig retries every " +
@@ -212,6 +213,17 @@ void MigrationService::delete_leftovers(const std::string& volume_id) {
 Result<nlohmann::json> MigrationService::complete(const std::string& volume_id, const std::string& new_volume_id, bool error) {
     auto shown = store_.shown_for(volume_id);
     if (!shown) return shown.take_error();
+    if (*shown && (*shown)->role == MigrationRole::source && (*shown)->state == MigrationState::queued) {
+        MigrationRecord m = **shown;
+        if (!error)
+            return Error{"migration " + m.id + " of volume " + volume_id + " is queued (nothing copied yet): it cannot be completed; "
+                         "error = true abandons it",
+                         ErrorKind::invalid};
+        if (!new_volume_id.empty())
+            return Error{"migration " + m.id + " is queued and has no destination volume yet: abandon it with new_volume \"\"",
+                         ErrorKind::invalid};
+        return abandon_queued(m);
+    }
     if (!*shown || (*shown)->role != MigrationRole::source || (*shown)->state != MigrationState::awaiting_completion)
         return Error{"volume " + volume_id + " has no migration waiting for completion", ErrorKind::invalid};
     MigrationRecord m = **shown;

@@ -35,7 +35,7 @@ Status MigrationService::copy_locally(MigrationRecord& m, const MigrationPlan& p
         if (cancelled(m.id)) cancel = true;
     };
     options.log = log_;
-    options.rate_limit = volumes_.config().volume_copy_bps_limit;
+    options.shared_rate = &copy_rate_;  // the daemon-wide volume_copy_bps_limit, split between running copies
     const auto started = std::chrono::steady_clock::now();
     auto copied = copy_volume(a->path(), b->path(), options);
     if (!copied) return copied.error();
@@ -77,7 +77,7 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, cons
             SendOptions options;
             options.block_size = plan.plan.block_size;
             options.workers = 4;
-            options.rate_limit = volumes_.config().volume_copy_bps_limit;
+            options.shared_rate = &copy_rate_;  // the daemon-wide volume_copy_bps_limit, split between running copies
             options.cancel = &cancel;
             options.on_progress = [&](const Progress& p) {
                 m.bytes_done = p.bytes_done;

@@ -7,7 +7,7 @@ namespace volmig {
 
 namespace {
 
-constexpr MigrationState kStates[] = {MigrationState::starting,  MigrationState::migrating, MigrationState::awaiting_completion,
+constexpr MigrationState kStates[] = {MigrationState::queued, MigrationState::starting,  MigrationState::migrating, MigrationState::awaiting_completion,
                                       MigrationState::completing, MigrationState::releasing, MigrationState::receiving,
                                       MigrationState::streaming, MigrationState::received,  MigrationState::adopting,
                                       MigrationState::success,   MigrationState::error};
@@ -17,6 +17,7 @@ using Move = std::pair<MigrationState, MigrationState>;
 const std::set<Move>& source_moves() {
     using S = MigrationState;
     static const std::set<Move> moves{
+        {S::queued, S::starting},              {S::queued, S::error},
         {S::starting, S::migrating},           {S::starting, S::error},
         {S::migrating, S::awaiting_completion}, {S::migrating, S::completing}, {S::migrating, S::error},
         {S::awaiting_completion, S::completing}, {S::awaiting_completion, S::error},
@@ -49,6 +50,7 @@ std::optional<MigrationRole> parse_migration_role(const std::string& text) {
 
 std::string to_string(MigrationState state) {
     switch (state) {
+        case MigrationState::queued: return "queued";
         case MigrationState::starting: return "starting";
         case MigrationState::migrating: return "migrating";
         case MigrationState::awaiting_completion: return "awaiting_completion";
@@ -76,6 +78,7 @@ bool transition_allowed(MigrationRole role, MigrationState from, MigrationState 
 
 VolumeMigrationStatus volume_migration_status_of(MigrationState state) {
     switch (state) {
+        case MigrationState::queued:
         case MigrationState::starting: return VolumeMigrationStatus::starting;
         case MigrationState::migrating:
         case MigrationState::awaiting_completion: return VolumeMigrationStatus::migrating;

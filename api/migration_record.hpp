@@ -2,8 +2,10 @@
 // between states that are allowed (DESIGN.md "Migration states").
 //
 // Source role (this daemon copies the volume out):
-//   starting -> migrating -> [awaiting_completion ->] completing -> releasing -> success
-//   any of starting, migrating, awaiting_completion, completing -> error
+//   [queued ->] starting -> migrating -> [awaiting_completion ->] completing -> releasing -> success
+//   any of queued, starting, migrating, awaiting_completion, completing -> error
+// queued: waiting for one of max_concurrent_migrations slots; nothing has been done yet (no
+// destination volume), and the volume shows migration_status starting.
 // completing -> error only once the destination is known not to have adopted the volume;
 // releasing means the destination owns the volume and only the source's old storage is left to
 // delete, so it never goes back.
@@ -29,6 +31,7 @@ std::optional<MigrationRole> parse_migration_role(const std::string& text);
 
 enum class MigrationState {
     // source
+    queued,
     starting,
     migrating,
     awaiting_completion,

@@ -15,6 +15,12 @@ nlohmann::json MigrationService::migration_view(const std::string& volume_id) {
     return migration_view(**shown);
 }
 
+nlohmann::json MigrationService::queue_position_json(const MigrationRecord& m) {
+    if (m.state != MigrationState::queued || m.role != MigrationRole::source) return nullptr;
+    auto position = queue_position(m.id);
+    return position ? nlohmann::json(*position) : nlohmann::json(nullptr);
+}
+
 nlohmann::json MigrationService::migration_view(const MigrationRecord& m) {
     nlohmann::json progress = {{"bytes_done", m.bytes_done}, {"bytes_total", m.bytes_total}, {"rate_bytes_per_second", m.rate}};
     progress["eta_seconds"] = m.eta_seconds >= 0 ? nlohmann::json(m.eta_seconds) : nlohmann::json(nullptr);
@@ -31,6 +37,7 @@ nlohmann::json MigrationService::migration_view(const MigrationRecord& m) {
             {"progress", progress},
             {"report", json_or_null(m.report)},
             {"error", m.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(volumes_.redact(m.error))},
+            {"queue_position", queue_position_json(m)},
             {"started_at", m.created_at},
             {"updated_at", m.updated_at}};
 }
@@ -80,7 +87,9 @@ Status MigrationService::refuse_reset_during_migration(const VolumeRecord& volum
             const bool drives = m.destination_volume_id == volume.id || (role == MigrationRole::source && m.volume_id == volume.id);
             if (!drives) continue;
             const std::string way_out =
-                m.state == MigrationState::awaiting_completion
+                m.state == MigrationState::queued
+                    ? "it is queued (nothing copied yet): os-migrate_volume_completion with error = true and new_volume \"\" abandons it"
+                : m.state == MigrationState::awaiting_completion
                     ? "end it with os-migrate_volume_completion (error = true abandons it and keeps the source)"
                     : role == MigrationRole::target ? "it ends when its source completes or rolls it back"
                                                     : "wait for it to end: it completes or rolls back on its own";

@@ -23,7 +23,13 @@ std::string new_id() { return Poco::UUIDGenerator::defaultGenerator().createRand
 }  // namespace
 
 MigrationService::MigrationService(VolumeService& volumes, const Peers& peers, Metrics& metrics, std::function<void(const std::string&)> log)
-    : volumes_(volumes), peers_(peers), metrics_(metrics), log_(std::move(log)), store_(volumes.store()), capabilities_(peers, log_) {
+    : volumes_(volumes),
+      peers_(peers),
+      metrics_(metrics),
+      log_(std::move(log)),
+      store_(volumes.store()),
+      capabilities_(peers, log_),
+      copy_rate_(volumes.config().volume_copy_bps_limit) {
     volumes_.set_delete_guard([this](const VolumeRecord& v) { return delete_guard(v); });
 }
 
@@ -84,14 +90,16 @@ Result<MigrationRecord> MigrationService::start(const MigrateRequest& req) {
     } else if (auto base = peers_.base_url(spec->host); !base) {
         return base.error().with_kind(ErrorKind::invalid);
     }
+    bool slot = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stopping_) return Error{"the daemon is stopping: retry the migration when it is back", ErrorKind::refused};
+        slot = take_slot_locked();
     }
     MigrationRecord m;
     m.id = new_id();
     m.role = MigrationRole::source;
-    m.state = MigrationState::starting;
+    m.state = slot ? MigrationState::starting : MigrationState::queued;
     m.volume_id = req.volume_id;
     m.destination = spec->host + "@" + spec->backend + (spec->pool.empty() ? "" : "#" + spec->pool);
     m.force_full = req.force_full;
@@ -132,14 +140,22 @@ Result<MigrationRecord> MigrationService::start(const MigrateRequest& req) {
         if (!req.also_on_start) return store_.insert(m);
         return store_.insert(m, [&](VolumeStore::Tx& inner) { return req.also_on_start(inner, m); });
     });
-    if (!claimed.ok()) return claimed.error();
+    if (!claimed.ok()) {
+        if (slot) release_slot();
+        return claimed.error();
+    }
     if (log_) log_("migration " + m.id + ": volume " + m.volume_id + " from " + m.source_host + " to " + m.destination);
-    launch(m.id);
+    if (slot) launch(m.id, JobStart::fresh, Slot::held);
+    else enqueue(m);
     return m;
 }
 
-void MigrationService::launch(const std::string& migration_id, JobStart how) {
+void MigrationService::launch(const std::string& migration_id, JobStart how, Slot slot) {
     std::lock_guard<std::mutex> lock(mutex_);
+    launch_locked(migration_id, how, slot);
+}
+
+void MigrationService::launch_locked(const std::string& migration_id, JobStart how, Slot slot) {
     // Threads of finished jobs are joined here, so that a long-running daemon does not keep them.
     for (auto it = jobs_.begin(); it != jobs_.end();) {
         if (it->second->done) {
@@ -152,8 +168,10 @@ void MigrationService::launch(const std::string& migration_id, JobStart how) {
     auto running = std::make_unique<Running>();
     Running* job = running.get();
     jobs_[migration_id] = std::move(running);
-    job->thread = std::thread([this, migration_id, job, how] {
+    job->thread = std::thread([this, migration_id, job, how, slot] {
         run_job(migration_id, how);
+        // Before `done`: a thread marked done may be joined by the launch this release makes.
+        if (slot == Slot::held) release_slot();
         job->done = true;
     });
 }
@@ -187,7 +205,8 @@ void MigrationService::run_job(const std::string& migration_id, JobStart how) {
         auto loaded = store_.get(migration_id);
         if (loaded && *loaded) {
             MigrationRecord m = **loaded;
-            if (m.state == MigrationState::starting || m.state == MigrationState::migrating || m.state == MigrationState::awaiting_completion)
+            if (m.state == MigrationState::queued || m.state == MigrationState::starting || m.state == MigrationState::migrating ||
+                m.state == MigrationState::awaiting_completion)
                 roll_back(m, failure);
         }
     } catch (...) {
@@ -196,6 +215,15 @@ void MigrationService::run_job(const std::string& migration_id, JobStart how) {
 }
 
 void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
+    if (m.state == MigrationState::queued) {
+        if (how != JobStart::fresh) return;  // it stays queued (a restart re-queues it)
+        // Its slot came: from here on it is a started migration.
+        if (Status s = store_.transition(m, MigrationState::starting, volume_shows(m.volume_id, MigrationState::starting)); !s.ok()) {
+            if (log_) log_("migration " + m.id + ": not started (abandoned while queued?): " + s.error().message);
+            return;
+        }
+        if (log_) log_("migration " + m.id + ": its turn came: starting");
+    }
     if (m.state == MigrationState::completing || m.state == MigrationState::releasing) return complete_job(m);
     if (how == JobStart::abandon && m.state == MigrationState::awaiting_completion)
         return roll_back(m, "abandoned by os-migrate_volume_completion with error = true");

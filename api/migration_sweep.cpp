@@ -13,6 +13,10 @@ void MigrationService::resume_after_restart() {
     if (sources) {
         for (const MigrationRecord& m : *sources) {
             if (m.state == MigrationState::awaiting_completion) continue;  // waits for os-migrate_volume_completion
+            if (m.state == MigrationState::queued) {
+                enqueue(m);  // it did nothing yet: it waits on, in its place (its sequence)
+                continue;
+            }
             if (log_) log_("migration " + m.id + ": found " + to_string(m.state) + " after a restart: " +
                            (m.state == MigrationState::starting || m.state == MigrationState::migrating ? "rolling back" : "finishing"));
             launch(m.id, JobStart::after_restart);

@@ -20,6 +20,8 @@
 
 namespace volmig {
 
+class SharedRate;  // copy/throttle.hpp
+
 enum class EngineKind { native, dd };
 std::string to_string(EngineKind engine);
 Result<EngineKind> parse_engine(const std::string& text);
@@ -51,6 +53,7 @@ struct CopyOptions {
     uint64_t request_size = 1 << 20;   // largest single read/write
     unsigned workers = 8;              // parallel requests in flight (1..64)
     uint64_t rate_limit = 0;           // source bytes per second; 0 = unlimited
+    SharedRate* shared_rate = nullptr; // also: one share of a limit shared with other copies (copy/throttle.hpp)
     bool verify = false;               // compare logical-content checksums at the end
     bool create_destination = false;   // create a missing destination file (it then reads as zeros)
     bool fstrim_after = false;         // FITRIM the filesystem holding a file destination afterwards

@@ -72,7 +72,8 @@ private:
 
 Result<EngineResult> run_dd_engine(const EngineJob& job) {
     const CopyOptions& opt = job.options;
-    if (opt.rate_limit) return Error{"--rate-limit is only supported by the native engine"};
+    if (opt.rate_limit || (opt.shared_rate && opt.shared_rate->limit()))
+        return Error{"--rate-limit is only supported by the native engine"};
     EngineResult result;
     const uint64_t size = job.source.size;
     const bool file_dst = job.destination.kind == VolumeKind::regular_file;

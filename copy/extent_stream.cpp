@@ -127,7 +127,7 @@ Result<SendStats> send_extent_stream(const VolumeInfo& source, const ExtentMap& 
     WorkCursor cursor(map, grid, std::max<uint64_t>(opt.request_size, grid), 1ull << 40);
     RecordWriter records(sink, stats);
     ProgressMeter progress(map.data_bytes(), opt.on_progress, opt.progress_interval);
-    RateLimiter limiter(opt.rate_limit);
+    RateLimiter limiter(opt.rate_limit, opt.shared_rate);
     FirstError failure;
     std::vector<ContentChecksum> sums(std::max(1u, opt.workers));
     std::vector<uint64_t> read_bytes(sums.size(), 0);

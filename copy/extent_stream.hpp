@@ -45,6 +45,7 @@ struct SendOptions {
     uint64_t request_size = 1 << 20;
     IoMode io = IoMode::automatic;
     uint64_t rate_limit = 0;      // source bytes per second; 0 = unlimited
+    SharedRate* shared_rate = nullptr;  // also: one share of a limit shared with other copies (copy/throttle.hpp)
     const std::atomic<bool>* cancel = nullptr;
     std::function<void(const Progress&)> on_progress;
     std::chrono::milliseconds progress_interval{500};

@@ -62,7 +62,7 @@ Result<EngineResult> run_native_engine(const EngineJob& job) {
 
     const uint64_t grid = std::max<uint64_t>(kChecksumChunk, opt.block_size);
     WorkCursor cursor(job.extents, grid, std::max<uint64_t>(opt.request_size, grid), kMaxHoleItem);
-    RateLimiter limiter(opt.rate_limit);
+    RateLimiter limiter(opt.rate_limit, opt.shared_rate);
     ProgressMeter progress(job.extents.data_bytes(), opt.on_progress, opt.progress_interval);
     FirstError failure;
     std::vector<Tally> tallies(opt.workers);

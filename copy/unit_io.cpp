@@ -122,22 +122,13 @@ Result<uint64_t> UnitReader::fill(const WorkItem& item, char* buf) const {
 
 // ---------------------------------------------------------------------------- RateLimiter
 
+RateLimiter::RateLimiter(uint64_t bytes_per_second, SharedRate* shared) : rate_(bytes_per_second) {
+    if (shared && shared->limit() > 0) share_ = std::make_unique<SharedRate::Share>(*shared);
+}
+
 void RateLimiter::acquire(uint64_t bytes, const std::atomic<bool>& stop) {
-    if (rate_ == 0 || bytes == 0) return;
-    std::chrono::steady_clock::time_point until;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        const auto now = std::chrono::steady_clock::now();
-        // Allow a burst of at most ~100 ms worth of bytes after an idle period.
-        const auto earliest = now - std::chrono::milliseconds(100);
-        if (next_free_ < earliest) next_free_ = earliest;
-        next_free_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            std::chrono::duration<double>(static_cast<double>(bytes) / static_cast<double>(rate_)));
-        until = next_free_;
-    }
-    while (!stop.load() && std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-            until - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
+    pacer_.acquire(bytes, rate_, stop);
+    if (share_) share_->acquire(bytes, stop);
 }
 
 // ---------------------------------------------------------------------------- ProgressMeter

@@ -17,6 +17,7 @@
 #include "copy/extent.hpp"
 #include "copy/fd.hpp"
 #include "copy/result.hpp"
+#include "copy/throttle.hpp"
 #include "copy/volume.hpp"
 
 namespace volmig {
@@ -83,16 +84,19 @@ private:
     Fd direct_fd_;
 };
 
-// Token bucket over bytes per second; acquire() sleeps (in short steps, so cancellation works).
+// The pacing of one copy: its own limit (bytes per second, 0 = none) and, when `shared` is given
+// (a process-wide limit, copy/throttle.hpp), one share of it, held for the limiter's lifetime:
+// construct one per copy, shared by all its workers. acquire() sleeps in short steps, so that
+// cancellation works.
 class RateLimiter {
 public:
-    explicit RateLimiter(uint64_t bytes_per_second) : rate_(bytes_per_second) {}
+    explicit RateLimiter(uint64_t bytes_per_second, SharedRate* shared = nullptr);
     void acquire(uint64_t bytes, const std::atomic<bool>& stop);
 
 private:
     uint64_t rate_;
-    std::mutex mutex_;
-    std::chrono::steady_clock::time_point next_free_ = std::chrono::steady_clock::now();
+    Pacer pacer_;
+    std::unique_ptr<SharedRate::Share> share_;
 };
 
 // Calls on_progress every interval from its own thread while a run goes on, and once at the end.

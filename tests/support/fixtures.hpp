@@ -3,9 +3,11 @@
 // crashed run's leftovers can be found and removed by tests/cleanup-test-loops.sh.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/temp_dir.hpp"
@@ -75,5 +77,16 @@ struct ThinLayout {
 // 64 MiB: 7 data extents of varied size and alignment, 3 allocated-zero extents, holes between.
 ThinLayout standard_thin_layout();
 void build_thin_source(const std::string& path, const ThinLayout& layout, uint32_t seed = 1);
+
+// Polls `done` (every 10 ms) until it holds or `seconds` pass; returns whether it held.
+template <typename Pred>
+bool wait_until(Pred done, int seconds = 10) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
 
 }  // namespace volmig::test

@@ -11,6 +11,9 @@
 
 #include "api/daemon_config.hpp"
 #include "api/volume_service.hpp"
+#include "copy/checksum.hpp"
+#include "copy/copy.hpp"
+#include "copy/volume.hpp"
 #include "driver/backends.hpp"
 #include "driver/config.hpp"
 #include "driver/volume_store.hpp"
@@ -40,5 +43,15 @@ struct ServiceParts {
         volumes = std::make_unique<VolumeService>(config, *backends, *store, nullptr);
     }
 };
+
+// The checksum of a volume's whole logical content (its file or device at `path`); throws
+// std::runtime_error saying why when it cannot be read.
+inline std::string volume_checksum(const std::string& path) {
+    auto info = inspect_volume(path);
+    if (!info) throw std::runtime_error(info.error().message);
+    auto sum = checksum_volume(*info, info->size, std::nullopt, IoMode::buffered, 2, nullptr);
+    if (!sum) throw std::runtime_error(sum.error().message);
+    return *sum;
+}
 
 }  // namespace volmig::test

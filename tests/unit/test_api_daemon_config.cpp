@@ -205,3 +205,23 @@ TEST_CASE("daemon config: peer_require_tls = true refuses a plaintext peer witho
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().message.find("peer_require_tls") != std::string::npos);
 }
+
+TEST_CASE("daemon config: max_concurrent_migrations defaults to 4, 0 means no cap, and it is bounded") {
+    auto d = read("");
+    REQUIRE(d.ok());
+    CHECK(d->max_concurrent_migrations == 4);
+    auto none = read("max_concurrent_migrations = 0\n");
+    REQUIRE(none.ok());
+    CHECK(none->max_concurrent_migrations == 0);
+    auto sixteen = read("max_concurrent_migrations = 16\n");
+    REQUIRE(sixteen.ok());
+    CHECK(sixteen->max_concurrent_migrations == 16);
+    for (const char* bad : {"max_concurrent_migrations = 1025\n", "max_concurrent_migrations = -1\n", "max_concurrent_migrations = many\n"}) {
+        CAPTURE(bad);
+        auto r = read(bad);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().kind == ErrorKind::invalid);
+        CHECK(r.error().message.find("max_concurrent_migrations") != std::string::npos);
+        CHECK(r.error().message.find("0 to 1024") != std::string::npos);
+    }
+}

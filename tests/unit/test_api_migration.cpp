@@ -25,17 +25,6 @@ using namespace volmig::test;
 
 namespace {
 
-// Polls `done` until it holds or `seconds` pass; returns whether it held.
-template <typename Pred>
-bool wait_until(Pred done, int seconds = 10) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return true;
-}
-
 // What the fake peer holds and answers; shared by every client the factory makes.
 struct FakePeerState {
     std::mutex mutex;
@@ -229,13 +218,7 @@ struct Lab {
         return *v;
     }
 
-    std::string checksum_of(const std::string& path) {
-        auto info = inspect_volume(path);
-        REQUIRE(info.ok());
-        auto sum = checksum_volume(*info, info->size, std::nullopt, IoMode::buffered, 2, nullptr);
-        REQUIRE(sum.ok());
-        return *sum;
-    }
+    std::string checksum_of(const std::string& path) { return volume_checksum(path); }
 
     // The migration shown for the volume once it ends (or once it is in `until`).
     MigrationRecord settle(const std::string& volume_id, std::set<MigrationState> until = {MigrationState::success, MigrationState::error}) {
@@ -285,7 +268,8 @@ void check_rolled_back(Lab& lab, const VolumeRecord& before, const std::string& 
 
 TEST_CASE("migration transitions: exactly the moves of the documented state machine are allowed") {
     using S = MigrationState;
-    const std::set<std::pair<S, S>> source{{S::starting, S::migrating},        {S::starting, S::error},
+    const std::set<std::pair<S, S>> source{{S::queued, S::starting},           {S::queued, S::error},
+                                           {S::starting, S::migrating},        {S::starting, S::error},
                                            {S::migrating, S::awaiting_completion}, {S::migrating, S::completing},
                                            {S::migrating, S::error},           {S::awaiting_completion, S::completing},
                                            {S::awaiting_completion, S::error}, {S::completing, S::releasing},
@@ -293,7 +277,7 @@ TEST_CASE("migration transitions: exactly the moves of the documented state mach
     const std::set<std::pair<S, S>> target{{S::receiving, S::streaming}, {S::receiving, S::error}, {S::streaming, S::received},
                                            {S::streaming, S::error},     {S::received, S::success}, {S::received, S::adopting},
                                            {S::received, S::error},      {S::adopting, S::success}, {S::adopting, S::received}};
-    const S all[] = {S::starting,  S::migrating, S::awaiting_completion, S::completing, S::releasing, S::receiving,
+    const S all[] = {S::queued,    S::starting,  S::migrating, S::awaiting_completion, S::completing, S::releasing, S::receiving,
                      S::streaming, S::received,  S::adopting,            S::success,    S::error};
     for (S from : all)
         for (S to : all) {

@@ -1,4 +1,5 @@
-// The subcommands that talk to a daemon: volumes, create, show, delete, capabilities, plan.
+// The subcommands that talk to a daemon: volumes, create, show, delete, capabilities, plan; and
+// what every daemon command shares (daemon_call.hpp).
 #include <unistd.h>
 
 #include <cctype>
@@ -16,12 +17,11 @@
 #include "copy/size.hpp"
 #include "tools/volmig/args.hpp"
 #include "tools/volmig/commands.hpp"
+#include "tools/volmig/daemon_call.hpp"
 
 namespace volmig::cli {
 
-namespace {
-
-const char* kConnectionHelp = R"(
+const char* const kConnectionHelp = R"(
 Connection (every daemon command):
   --url URL     the daemon's base URL (default: $VOLMIG_URL, else http://127.0.0.1:8776)
   --token T     its auth_token (default: $VOLMIG_TOKEN; not needed with auth_strategy = noauth)
@@ -32,13 +32,6 @@ Connection (every daemon command):
 Exit codes: 0 ok, 2 bad arguments, 3 the daemon refused the request (4xx: bad input, unknown
 volume, wrong state; nothing was changed), 1 the daemon failed or could not be reached.
 )";
-
-struct Connection {
-    std::string url;
-    std::string token;
-    std::string ca_file;
-    bool json = false;
-};
 
 ArgSpec with_connection(ArgSpec spec) {
     spec.values.insert({"url", "token", "ca-file"});
@@ -61,7 +54,13 @@ Connection connection_of(const ParsedArgs& a) {
 
 // Sends a request; returns the parsed body, or prints the error and sets the exit code.
 std::optional<nlohmann::json> call(const Connection& c, const std::string& command, const std::string& method, const std::string& path,
-                                   const nlohmann::json& body, int& exit_code) {
+                                   const nlohmann::json& body, int& exit_code, std::string* error) {
+    auto fail = [&](const std::string& message, int code) -> std::optional<nlohmann::json> {
+        if (error) *error = message;
+        else std::cerr << "volmig " << command << ": " << message << "\n";
+        exit_code = code;
+        return std::nullopt;
+    };
     HttpOptions options;
     options.connect_timeout = std::chrono::seconds(5);
     options.total_timeout = std::chrono::seconds(120);
@@ -79,24 +78,14 @@ std::optional<nlohmann::json> call(const Connection& c, const std::string& comma
         std::this_thread::sleep_for(std::chrono::milliseconds(std::max(1, seconds) * 500));
         r = http_request(method, c.url + path, body.is_null() ? std::string() : body.dump(), options);
     }
-    if (!r) {
-        std::cerr << "volmig " << command << ": " << r.error().message << "\n";
-        exit_code = kExitFailed;
-        return std::nullopt;
-    }
-    if (r->status >= 400) {
-        std::cerr << "volmig " << command << ": the daemon answered " << r->status << ": " << error_message_from_body(r->body) << "\n";
-        exit_code = r->status < 500 ? kExitRefused : kExitFailed;
-        return std::nullopt;
-    }
+    if (!r) return fail(r.error().message, kExitFailed);
+    if (r->status >= 400)
+        return fail("the daemon answered " + std::to_string(r->status) + ": " + error_message_from_body(r->body),
+                    r->status < 500 ? kExitRefused : kExitFailed);
     exit_code = kExitOk;
     if (r->body.empty()) return nlohmann::json(nullptr);
     auto doc = nlohmann::json::parse(r->body, nullptr, false);
-    if (doc.is_discarded()) {
-        std::cerr << "volmig " << command << ": the daemon's answer is not JSON\n";
-        exit_code = kExitFailed;
-        return std::nullopt;
-    }
+    if (doc.is_discarded()) return fail("the daemon's answer is not JSON", kExitFailed);
     return doc;
 }
 
@@ -105,6 +94,8 @@ std::string text_of(const nlohmann::json& v) {
     if (v.is_string()) return v.get<std::string>();
     return v.dump();
 }
+
+namespace {
 
 std::string data_percent(const nlohmann::json& v) {
     const auto& p = v.value("volmig:data_percent", nlohmann::json(nullptr));
@@ -169,12 +160,12 @@ void print_volume(const nlohmann::json& v) {
     if (v.contains("volmig:migration") && v["volmig:migration"].is_object()) print_migration(v["volmig:migration"]);
 }
 
+}  // namespace
+
 int usage_error(const std::string& command, const std::string& message, const char* help) {
     std::cerr << "volmig " << command << ": " << message << "\n\n" << help << kConnectionHelp;
     return kExitUsage;
 }
-
-}  // namespace
 
 int cmd_volumes(const std::vector<std::string>& args) {
     static const char* help = "usage: volmig volumes [--url URL] [--token T] [--json]\n\nLists the daemon's volumes with status, size, host and Data%.\n";

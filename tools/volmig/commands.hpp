@@ -15,5 +15,6 @@ int cmd_delete(const std::vector<std::string>& args);
 int cmd_capabilities(const std::vector<std::string>& args);
 int cmd_plan(const std::vector<std::string>& args);
 int cmd_migrate(const std::vector<std::string>& args);
+int cmd_evacuate(const std::vector<std::string>& args);
 
 }  // namespace volmig::cli

@@ -22,6 +22,8 @@ Talking to a daemon (--url or $VOLMIG_URL, --token or $VOLMIG_TOKEN, --ca-file o
   capabilities HOST@BACKEND    a backend's capability document (is it zero-initialized?)
   plan --to HOST@BACKEND ID    how a migration would copy the volume, and why
   migrate ID --to HOST@BACKEND#POOL [--wait]   migrate a volume (progress, then the report)
+  evacuate --from HOST@BACKEND --to HOST@BACKEND#POOL [--wait]
+                    migrate every available volume of a backend, with one progress table
 
 Exit codes:
   0    success
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
     if (command == "capabilities") return volmig::cli::cmd_capabilities(args);
     if (command == "plan") return volmig::cli::cmd_plan(args);
     if (command == "migrate") return volmig::cli::cmd_migrate(args);
+    if (command == "evacuate") return volmig::cli::cmd_evacuate(args);
     std::cerr << "volmig: unknown command '" << command << "'\n\n" << kHelp;
     return volmig::cli::kExitUsage;
 }
