@@ -13,6 +13,17 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     auto config = read_daemon_config(*file);
     if (!config) return config.take_error();
     d->config_ = *config;
+    std::shared_ptr<TlsServerContext> tls;
+    if (d->config_.serves_tls()) {
+        auto loaded = TlsServerContext::load(d->config_);
+        if (!loaded) return loaded.take_error();
+        tls = *loaded;
+        for (const auto& warning : d->config_.tls_warnings)
+            if (log) log("warning: " + warning);
+    } else if (!d->config_.ssl_ca_file.empty()) {
+        Status ca = check_ca_file("ssl_ca_file", d->config_.ssl_ca_file);
+        if (!ca.ok()) return ca.error();
+    }
 
     auto store = VolumeStore::open(d->config_.state_path);
     if (!store) return store.take_error();
@@ -53,6 +64,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     d->peers_ = std::make_unique<Peers>(d->config_);
     d->api_ = std::make_unique<RestApi>(*d->service_, *d->metrics_, log);
     d->server_ = std::make_unique<HttpServer>(*d->api_, *d->metrics_, d->config_.http, log);
+    if (tls) d->server_->use_tls(tls);
     d->migrations_ = std::make_unique<MigrationService>(*d->service_, *d->peers_, *d->metrics_, log);
     Status schema = d->migrations_->initialize();
     if (!schema.ok()) return schema.error();
@@ -74,7 +86,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     Status listening = d->server_->start(d->config_.listen, d->config_.port);
     if (!listening.ok()) return listening.error();
     if (log)
-        log("serving host " + d->config_.host + " on http://" + d->config_.listen + ":" + std::to_string(d->server_->port()) + " with " +
+        log("serving host " + d->config_.host + " on " + (tls ? "https://" : "http://") + d->config_.listen + ":" + std::to_string(d->server_->port()) + " with " +
             std::to_string(d->backends_->all().size()) + " backend(s)" + (d->config_.noauth ? " (noauth)" : ""));
     return d;
 }

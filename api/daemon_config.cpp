@@ -1,8 +1,12 @@
 #include "api/daemon_config.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 namespace volmig {
 
@@ -15,6 +19,12 @@ Result<uint64_t> size_in_range(const ConfigSection& d, const std::string& key, u
         return Error{d.where(key) + ": " + std::to_string(*v) + " bytes is outside " + std::to_string(min) + " to " + std::to_string(max),
                      ErrorKind::invalid};
     return v;
+}
+
+std::string mode_text(mode_t mode) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+    return text;
 }
 
 Result<HttpLimits> read_http_limits(const ConfigSection& d) {
@@ -43,6 +53,65 @@ Result<HttpLimits> read_http_limits(const ConfigSection& d) {
     return h;
 }
 
+// A TLS file: it must exist and be readable now, so that a typo is a start error, not a
+// failed handshake later.
+Status readable_file(const ConfigSection& d, const std::string& key, const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || ::access(path.c_str(), R_OK) != 0) {
+        const std::string why = ::stat(path.c_str(), &st) != 0 ? std::strerror(errno)
+                                : !S_ISREG(st.st_mode)         ? "not a regular file"
+                                                               : "not readable by this user";
+        return Error{d.where(key) + ": cannot read '" + path + "': " + why, ErrorKind::invalid};
+    }
+    return success();
+}
+
+Status read_tls_settings(const ConfigSection& d, DaemonConfig& c) {
+    c.ssl_cert_file = d.string("ssl_cert_file", "");
+    c.ssl_key_file = d.string("ssl_key_file", "");
+    c.ssl_ca_file = d.string("ssl_ca_file", "");
+    if (c.ssl_cert_file.empty() != c.ssl_key_file.empty())
+        return Error{d.where(c.ssl_cert_file.empty() ? "ssl_key_file" : "ssl_cert_file") +
+                         ": ssl_cert_file and ssl_key_file go together: set both to serve HTTPS, or neither",
+                     ErrorKind::invalid};
+    for (const auto& [key, path] : {std::pair<const char*, std::string>{"ssl_cert_file", c.ssl_cert_file},
+                                    {"ssl_key_file", c.ssl_key_file},
+                                    {"ssl_ca_file", c.ssl_ca_file}}) {
+        if (path.empty()) continue;
+        Status ok = readable_file(d, key, path);
+        if (!ok.ok()) return ok;
+    }
+    if (!c.ssl_key_file.empty()) {
+        // Anyone on the host could impersonate this daemon with a world-readable key: refused.
+        // Group-readable is how Debian shares keys (the ssl-cert group): said, not refused.
+        struct stat st {};
+        ::stat(c.ssl_key_file.c_str(), &st);
+        if (st.st_mode & S_IROTH)
+            return Error{d.where("ssl_key_file") + ": '" + c.ssl_key_file + "' is readable by every user (mode " + mode_text(st.st_mode) +
+                             "): chmod 600 (or 640 with a dedicated group) and restart",
+                         ErrorKind::invalid};
+        if (st.st_mode & S_IRGRP)
+            c.tls_warnings.push_back("ssl_key_file '" + c.ssl_key_file + "' is readable by its group (mode " + mode_text(st.st_mode) +
+                                     "): make sure only this daemon's group holds it, or chmod 600");
+    }
+    const bool explicit_require = d.has("peer_require_tls");
+    auto require = d.boolean("peer_require_tls", c.serves_tls());
+    if (!require) return require.take_error();
+    c.peer_require_tls = *require;
+    if (!c.peer_require_tls) return success();
+    for (const auto& [name, url] : c.peers) {
+        if (url.rfind("https://", 0) == 0) continue;
+        if (explicit_require)
+            return Error{"[peers] " + name + " = " + url + ": a plaintext peer, but peer_require_tls = true: give its https:// URL",
+                         ErrorKind::invalid};
+        return Error{"[peers] " + name + " = " + url +
+                         ": a plaintext peer, but this daemon serves TLS (ssl_cert_file) and its token must not travel in clear: "
+                         "give the peer's https:// URL, or set peer_require_tls = false explicitly to allow it",
+                     ErrorKind::invalid};
+    }
+    return success();
+}
+
 }  // namespace
 
 Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
@@ -51,8 +120,8 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
                            "migration_workers", "volume_copy_bps_limit", "peer_timeout", "forwarding_check_interval",
                            "cleanup_retry_interval", "max_connections_per_client", "max_request_body_size", "max_header_size",
                            "client_socket_timeout", "client_keepalive_timeout", "stream_socket_timeout",
-                           "default_volume_type", "max_concurrent_migrations",
-                           "migration_streams", "migration_compression", "stream_resume_grace"});
+                           "default_volume_type", "max_concurrent_migrations", "ssl_cert_file", "ssl_key_file", "ssl_ca_file",
+                           "peer_require_tls", "migration_streams", "migration_compression", "stream_resume_grace"});
     if (!known.ok()) return known.error();
     DaemonConfig c;
     char hostname[256] = "localhost";
@@ -138,6 +207,8 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
             return Error{file.section("peers").where(name) + ": '" + url + "' names no host", ErrorKind::invalid};
         c.peers[name] = base;
     }
+    Status tls = read_tls_settings(d, c);
+    if (!tls.ok()) return tls.error();
     return c;
 }
 

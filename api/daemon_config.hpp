@@ -34,6 +34,12 @@
 //                                 fails (0: never resume)
 //   http_threads, max_connections_per_client, max_request_body_size, max_header_size,
 //   client_socket_timeout, client_keepalive_timeout, stream_socket_timeout: HttpLimits below
+//   ssl_cert_file, ssl_key_file   with both set, the API and the stream are served over HTTPS only
+//                                 (PEM; the key readable by its owner only: group-readable is a
+//                                 warning, world-readable is refused)
+//   ssl_ca_file                   PEM CA(s) that https:// peers' certificates must chain to (empty:
+//                                 the system's CAs); peers' host names are always checked
+//   peer_require_tls = true|false refuse http:// peers (default: true when this daemon serves TLS)
 //   [<backend>] sparse_copy = auto|never   operator policy for sparse copies onto/from it
 //   [peers]
 //   host-b = http://10.0.0.2:8776 other daemons by host name
@@ -42,6 +48,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "capabilities/document.hpp"
 #include "copy/result.hpp"
@@ -81,6 +88,13 @@ struct DaemonConfig {
     std::chrono::seconds cleanup_retry_interval{30};
     std::map<std::string, SparseCopyPolicy> sparse_copy_policies;  // backend section -> sparse_copy
     std::string default_volume_type;          // a volume type's name; empty: the first backend's
+
+    // TLS (api/tls.hpp): HTTPS for the API and the stream, verified https:// peers.
+    std::string ssl_cert_file, ssl_key_file;  // both or neither; both: HTTPS only
+    std::string ssl_ca_file;                  // for verifying peers; empty: the system's CAs
+    bool peer_require_tls = false;            // http:// peers refused (at start and per call)
+    std::vector<std::string> tls_warnings;    // for the start log (a group-readable key)
+    bool serves_tls() const { return !ssl_cert_file.empty(); }
 
     // Evacuation (api/migration.hpp "The queue"): how many source-side migrations copy at once
     // (0 = no cap); volume_copy_bps_limit above is shared by all of the daemon's copies.

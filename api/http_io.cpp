@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include "api/tls.hpp"
+
 namespace volmig {
 
 namespace {
@@ -14,16 +16,6 @@ namespace {
 int poll_ms(SteadyClock::time_point until) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - SteadyClock::now()).count() + 1;
     return static_cast<int>(std::clamp<long long>(left, 0, 60 * 60 * 1000));
-}
-
-bool wait_for(int fd, short events, SteadyClock::time_point until) {
-    for (;;) {
-        if (SteadyClock::now() >= until) return false;
-        pollfd p{fd, events, 0};
-        const int r = ::poll(&p, 1, poll_ms(until));
-        if (r > 0) return true;  // ready, or an error/hang-up the next call reports
-        if (r < 0 && errno != EINTR) return true;
-    }
 }
 
 size_t line_end(const std::string& data, size_t from) {
@@ -37,6 +29,16 @@ constexpr size_t kMaxChunkLine = 4096;      // a chunk size and its extensions
 constexpr size_t kMaxTrailers = 16 << 10;   // all trailer fields of a chunked body
 
 }  // namespace
+
+bool wait_for(int fd, short events, SteadyClock::time_point until) {
+    for (;;) {
+        if (SteadyClock::now() >= until) return false;
+        pollfd p{fd, events, 0};
+        const int r = ::poll(&p, 1, poll_ms(until));
+        if (r > 0) return true;  // ready, or an error/hang-up the next call reports
+        if (r < 0 && errno != EINTR) return true;
+    }
+}
 
 const char* to_string(ReadOutcome outcome) {
     switch (outcome) {
@@ -54,10 +56,32 @@ SteadyClock::time_point SocketReader::wait_limit() const {
     return idle_timeout_ ? SteadyClock::now() + *idle_timeout_ : deadline_;
 }
 
-bool SocketReader::wait_readable(SteadyClock::time_point until) const { return wait_for(fd_, POLLIN, until); }
+bool SocketReader::wait_readable(SteadyClock::time_point until) const {
+    if (tls_ && tls_->has_buffered()) return true;
+    return wait_for(fd_, POLLIN, until);
+}
+
+long SocketReader::receive_tls(char* buf, size_t n, bool peek) {
+    const SteadyClock::time_point until = wait_limit();
+    for (;;) {
+        size_t got = 0;
+        const TlsSession::Io io = tls_->read(buf, n, peek, got);
+        if (io == TlsSession::Io::done) return static_cast<long>(got);
+        if (io == TlsSession::Io::closed) return 0;
+        if (io == TlsSession::Io::failed) {
+            last_ = ReadOutcome::failed;
+            return -1;
+        }
+        if (!wait_for(fd_, io == TlsSession::Io::want_write ? POLLOUT : POLLIN, until)) {
+            last_ = ReadOutcome::timeout;
+            return -1;
+        }
+    }
+}
 
 long SocketReader::receive(char* buf, size_t n, int flags) {
     if (n == 0) return 0;
+    if (tls_) return receive_tls(buf, n, (flags & MSG_PEEK) != 0);
     const SteadyClock::time_point until = wait_limit();
     for (;;) {
         const ssize_t r = ::recv(fd_, buf, n, flags | MSG_DONTWAIT);
@@ -93,6 +117,25 @@ ReadOutcome SocketReader::read_some(char* buf, size_t cap, size_t& got) {
     if (n == 0) return ReadOutcome::closed;
     got = static_cast<size_t>(n);
     return ReadOutcome::ok;
+}
+
+// A Host header fit to build links from; anything else falls back to the server's address.
+bool plausible_host(const std::string& host) {
+    if (host.empty() || host.size() > 255) return false;
+    return std::all_of(host.begin(), host.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
+    });
+}
+
+// Content-Length as RFC 9110 8.6 has it: digits only.
+bool parse_length(const std::string& text, uint64_t& out) {
+    if (text.empty() || text.size() > 18) return false;
+    out = 0;
+    for (char c : text) {
+        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+        out = out * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return true;
 }
 
 size_t head_end(const std::string& data, size_t from) {
@@ -231,8 +274,18 @@ std::streamsize BodyStreamBuf::xsgetn(char* s, std::streamsize n) {
     return done;
 }
 
-bool send_all(int fd, const std::string& data, SteadyClock::time_point deadline) {
+bool send_all(int fd, const std::string& data, SteadyClock::time_point deadline, TlsSession* tls) {
     size_t sent = 0;
+    while (tls && sent < data.size()) {
+        size_t put = 0;
+        const TlsSession::Io io = tls->write(data.data() + sent, data.size() - sent, put);
+        if (io == TlsSession::Io::done) {
+            sent += put;
+            continue;
+        }
+        if (io != TlsSession::Io::want_read && io != TlsSession::Io::want_write) return false;
+        if (!wait_for(fd, io == TlsSession::Io::want_read ? POLLIN : POLLOUT, deadline)) return false;
+    }
     while (sent < data.size()) {
         const ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {

@@ -32,9 +32,13 @@ enum class ReadOutcome {
 };
 const char* to_string(ReadOutcome outcome);
 
+class TlsSession;  // api/tls.hpp
+
+// Reads from a socket, or through a TLS session on it (its handshake done).
 class SocketReader {
 public:
-    explicit SocketReader(int fd) : fd_(fd) {}
+    explicit SocketReader(int fd, TlsSession* tls = nullptr) : fd_(fd), tls_(tls) {}
+    void use_tls(TlsSession* tls) { tls_ = tls; }
 
     // Every read from now on must complete by `at`.
     void set_deadline(SteadyClock::time_point at) {
@@ -61,11 +65,19 @@ private:
     long receive(char* buf, size_t n, int flags);
     SteadyClock::time_point wait_limit() const;
 
+    long receive_tls(char* buf, size_t n, bool peek);
+
     int fd_;
+    TlsSession* tls_;
     SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
     std::optional<std::chrono::milliseconds> idle_timeout_;
     ReadOutcome last_ = ReadOutcome::ok;
 };
+
+// A Host header fit to build links from (letters, digits, . - : [ ] _; at most 255).
+bool plausible_host(const std::string& host);
+// Content-Length as RFC 9110 8.6 has it: digits only (at most 18 of them).
+bool parse_length(const std::string& text, uint64_t& out);
 
 // The index just past the blank line that ends a request head in data[from..] ("\r\n\r\n",
 // or bare "\n\n" as lenient servers accept), or npos. Empty lines before the request line do
@@ -116,7 +128,10 @@ private:
 };
 
 // Writes all of `data` by `deadline`; false when the peer does not take it in time or is gone.
-bool send_all(int fd, const std::string& data, SteadyClock::time_point deadline);
+// Through `tls` when given.
+bool send_all(int fd, const std::string& data, SteadyClock::time_point deadline, TlsSession* tls = nullptr);
+// Waits for fd to be readable (POLLIN) or writable (POLLOUT) up to `until`; false at `until`.
+bool wait_for(int fd, short events, SteadyClock::time_point until);
 
 // ---------------------------------------------------------------------------- inline
 

@@ -30,6 +30,9 @@ std::string Metrics::render() {
     }
     out << "# HELP volmig_http_connections Open HTTP connections.\n# TYPE volmig_http_connections gauge\n"
         << "volmig_http_connections " << connections_open_.load() << "\n"
+        << "# HELP volmig_http_connections_accepted_total Connections accepted since the daemon started.\n"
+        << "# TYPE volmig_http_connections_accepted_total counter\n"
+        << "volmig_http_connections_accepted_total " << connections_accepted_.load() << "\n"
         << "# HELP volmig_http_connections_refused_total Connections closed at once: their client address had "
            "max_connections_per_client open (per_client), or all http_threads were taken (server_full).\n"
         << "# TYPE volmig_http_connections_refused_total counter\n"

@@ -19,7 +19,10 @@ enum class ConnectionRefusal {
 class Metrics {
 public:
     void record_request(const std::string& method, int status);  // methods outside HTTP's as "other"
-    void connection_opened() { ++connections_open_; }
+    void connection_opened() {
+        ++connections_open_;
+        ++connections_accepted_;
+    }
     void connection_closed() { --connections_open_; }
     void connection_refused(ConnectionRefusal reason) {
         ++(reason == ConnectionRefusal::per_client ? refused_per_client_ : refused_server_full_);
@@ -48,6 +51,7 @@ private:
     std::atomic<uint64_t> copied_bytes_{0};
     std::atomic<int64_t> copies_running_{0};
     std::atomic<int64_t> connections_open_{0};
+    std::atomic<uint64_t> connections_accepted_{0};  // since start: how many calls reuse connections
     std::atomic<uint64_t> refused_per_client_{0};
     std::atomic<uint64_t> refused_server_full_{0};
     std::map<std::string, std::string> gauge_help_;

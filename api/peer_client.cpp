@@ -279,13 +279,14 @@ public:
         const std::string path = "/volmig/v1/streams/" + url_encode(volume_id);
         PeerExchange x{host_, "stream (POST " + path + ")"};
         HttpOptions http = options(std::chrono::milliseconds(0));
+        http.connections = nullptr;  // the server closes the connection after a stream
         http.stall_timeout = settings_.stream_stall_timeout;
         http.headers.push_back("X-Volmig-Stream-Token: " + stream_token);
         http.headers.push_back("Content-Type: application/octet-stream");
         http.headers.push_back("X-Volmig-Data-Bytes: " + std::to_string(data_bytes));
         http.body_source = source;
         auto response = http_request("POST", base_url_ + path, "", http);
-        auto body = result_of(x, response);
+        auto body = result_of(x, base_url_, response);
         if (!body) {
             // 409: the receiver still holds a stream of this slice (it has not noticed a cut yet).
             if (response && response->status == 409) return body.error().with_kind(ErrorKind::conflict);
@@ -328,17 +329,23 @@ private:
         o.headers.push_back("X-Auth-Token: " + (settings_.auth_token.empty() ? "volmig:" + settings_.own_host : settings_.auth_token));
         o.headers.push_back("Accept: application/json");
         o.headers.push_back("OpenStack-API-Version: volume 3.0");
+        o.ca_file = settings_.ca_file;
+        o.ca_hint = "ssl_ca_file";
+        o.require_tls = settings_.require_tls;
+        o.connections = settings_.connections.get();
         return o;
     }
 
     Result<std::string> exchange(const PeerExchange& x, const std::string& method, const std::string& path, const nlohmann::json& body) {
         auto response = http_request(method, base_url_ + path, body.is_null() ? std::string() : dump_json(body), options(settings_.call_timeout));
-        return result_of(x, response);
+        return result_of(x, base_url_, response);
     }
 
     // The body of a 2xx answer; otherwise an error of the kind the status means.
-    static Result<std::string> result_of(const PeerExchange& x, Result<HttpResponse>& response) {
-        if (!response) return Error{"peer " + x.peer + " did not answer " + x.call + ": " + response.error().message, ErrorKind::failed};
+    static Result<std::string> result_of(const PeerExchange& x, const std::string& base_url, Result<HttpResponse>& response) {
+        if (!response)
+            return Error{"peer " + x.peer + " (" + base_url + ") did not answer " + x.call + ": " + response.error().message,
+                         response.error().kind == ErrorKind::refused ? ErrorKind::refused : ErrorKind::failed};
         const long status = response->status;
         if (status >= 200 && status < 300) return std::move(response->body);
         std::string message = error_message_from_body(response->body);

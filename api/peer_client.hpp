@@ -143,6 +143,13 @@ struct PeerSettings {
     std::string auth_token;                  // empty with noauth
     std::chrono::milliseconds call_timeout{std::chrono::seconds(30)};
     std::chrono::seconds stream_stall_timeout{120};
+    // TLS: https:// peers verified against ca_file (empty: the system's CAs); require_tls
+    // refuses any http:// URL at call time too.
+    std::string ca_file;
+    bool require_tls = false;
+    // The peer's idle connections, reused by every client of that peer (the stream's long upload
+    // takes a connection of its own). Null: a new connection per call.
+    std::shared_ptr<HttpConnections> connections;
 };
 
 std::unique_ptr<PeerClient> make_http_peer_client(std::string host, std::string base_url, PeerSettings settings);

@@ -9,9 +9,19 @@ Peers::Peers(const DaemonConfig& config, Factory factory) : config_(config), fac
             s.own_host = config_.host;
             s.auth_token = config_.noauth ? "" : config_.auth_token;
             s.call_timeout = config_.peer_timeout;
+            s.ca_file = config_.ssl_ca_file;
+            s.require_tls = config_.peer_require_tls;
+            s.connections = connections_of(host);
             return make_http_peer_client(host, base_url, s);
         };
     }
+}
+
+std::shared_ptr<HttpConnections> Peers::connections_of(const std::string& host) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& pool = connections_[host];
+    if (!pool) pool = std::make_shared<HttpConnections>();
+    return pool;
 }
 
 Result<std::string> Peers::base_url(const std::string& host) const {

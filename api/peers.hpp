@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -24,8 +26,12 @@ public:
     Result<std::unique_ptr<PeerClient>> client(const std::string& host) const;
 
 private:
+    std::shared_ptr<HttpConnections> connections_of(const std::string& host) const;
+
     const DaemonConfig& config_;
     Factory factory_;
+    mutable std::mutex mutex_;  // connections_
+    mutable std::map<std::string, std::shared_ptr<HttpConnections>> connections_;
 };
 
 }  // namespace volmig

@@ -1,6 +1,5 @@
 #include "api/server.hpp"
 
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -28,6 +27,7 @@
 
 #include "api/http_io.hpp"
 #include "api/log.hpp"
+#include "api/open_files.hpp"
 
 namespace volmig {
 
@@ -41,52 +41,14 @@ constexpr size_t kLingerBytes = 1 << 20;
 constexpr auto kLingerTime = std::chrono::seconds(1);
 constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
 constexpr auto kStopGrace = std::chrono::seconds(5);
-constexpr rlim_t kSpareFiles = 512;  // beyond one per connection: the database, pools, loop devices, peers
 
 std::string seconds(std::chrono::seconds s) { return std::to_string(s.count()) + " s"; }
-
-// A Host header fit to build links from; anything else falls back to the server's address.
-bool plausible_host(const std::string& host) {
-    if (host.empty() || host.size() > 255) return false;
-    return std::all_of(host.begin(), host.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
-    });
-}
-
-// Content-Length as RFC 9110 8.6 has it: digits only.
-bool parse_length(const std::string& text, uint64_t& out) {
-    if (text.empty() || text.size() > 18) return false;
-    out = 0;
-    for (char c : text) {
-        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-        out = out * 10 + static_cast<uint64_t>(c - '0');
-    }
-    return true;
-}
 
 std::string ms_text(Clock::time_point start) {
     std::ostringstream out;
     out.precision(1);
     out << std::fixed << std::chrono::duration<double, std::milli>(Clock::now() - start).count() << " ms";
     return out.str();
-}
-
-// Raises the soft limit on open files to what http_threads connections need, if the hard limit
-// allows; else says which setting to change.
-Status ensure_open_files(unsigned connections) {
-    rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return errno_error("getrlimit(RLIMIT_NOFILE)");
-    const rlim_t needed = static_cast<rlim_t>(connections) + kSpareFiles;
-    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
-        if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < needed)
-            return Error{"http_threads = " + std::to_string(connections) + " needs " + std::to_string(needed) +
-                             " open files, but the hard limit (RLIMIT_NOFILE) is " + std::to_string(limit.rlim_max) +
-                             ": raise LimitNOFILE= in volmigd.service (ulimit -Hn) or lower http_threads",
-                         ErrorKind::invalid};
-        limit.rlim_cur = needed;
-        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return errno_error("setrlimit(RLIMIT_NOFILE)");
-    }
-    return success();
 }
 
 class Connection;
@@ -120,6 +82,7 @@ public:
     const HttpLimits limits;
     std::function<void(const std::string&)> log;
     std::vector<StreamRoute> streams;
+    std::shared_ptr<TlsServerContext> tls;
     std::atomic<bool> stopping{false};
     std::unique_ptr<Poco::ThreadPool> pool;
     std::unique_ptr<Poco::Net::TCPServer> tcp;
@@ -128,13 +91,19 @@ public:
 private:
     void note_refusal(ConnectionRefusal reason, const std::string& address, unsigned open_from_address);
 
+public:
+    // A failed TLS handshake, logged at most once per kRefusalLogInterval with a count.
+    void note_handshake_failure(const std::string& address, const std::string& why);
+
+private:
+    CountedLog handshake_failures{kRefusalLogInterval};
+
     std::mutex mutex;  // everything below
     std::map<std::string, unsigned> per_client;  // open (or queued) connections by client address
     std::map<int, std::string> admitted;         // descriptor -> client address, until its thread starts
     unsigned open = 0;
     std::set<Connection*> connections;           // those whose thread runs
-    Clock::time_point last_refusal_log{};
-    uint64_t refused_since_log = 0;
+    CountedLog refusals{kRefusalLogInterval};
 };
 
 namespace {
@@ -174,6 +143,7 @@ private:
     HttpServer::Impl& server_;
     const int fd_;
     SocketReader reader_;
+    std::unique_ptr<TlsSession> tls_;
     std::string client_;
     std::string server_address_;
     std::atomic<bool> idle_{true};
@@ -182,6 +152,15 @@ private:
 void Connection::run() {
     const HttpLimits& limits = server_.limits;
     Clock::time_point deadline = Clock::now() + limits.client_socket_timeout;
+    if (server_.tls) {
+        tls_ = std::make_unique<TlsSession>(*server_.tls, fd_);
+        std::string why;
+        if (!tls_->accept(fd_, deadline, why)) {
+            server_.note_handshake_failure(client_, why);
+            return;
+        }
+        reader_.use_tls(tls_.get());
+    }
     for (bool first = true;; first = false) {
         // Waiting for a request: idle, so that stop() may close the connection at once. The
         // flag is set before `stopping` is read, and stop() sets `stopping` before it looks at
@@ -217,7 +196,7 @@ bool Connection::to_head(const Poco::Net::HTTPRequest& request, ApiRequest& head
         head.headers[name] = v;
     }
     const std::string host = request.getHost();
-    head.base_url = "http://" + (plausible_host(host) ? host : server_address_);
+    head.base_url = (tls_ ? "https://" : "http://") + (plausible_host(host) ? host : server_address_);
     return true;
 }
 
@@ -363,16 +342,17 @@ bool Connection::send(const ApiResponse& r, const ApiRequest& head, Clock::time_
     // Logged before it is sent: a client that has its answer finds the line already there.
     const std::string what = (head.method.empty() ? "-" : head.method) + " " + (head.path.empty() ? "-" : printable(head.path));
     server_.say(what + " " + std::to_string(r.status) + " " + ms_text(start));
-    const bool sent = send_all(fd_, bytes, Clock::now() + server_.limits.client_socket_timeout);
+    const bool sent = send_all(fd_, bytes, Clock::now() + server_.limits.client_socket_timeout, tls_.get());
     if (!sent) server_.say(what + ": the client did not take the answer within client_socket_timeout, or went away");
     return sent;
 }
 
 void Connection::send_continue() {
-    (void)send_all(fd_, "HTTP/1.1 100 Continue\r\n\r\n", Clock::now() + server_.limits.client_socket_timeout);
+    (void)send_all(fd_, "HTTP/1.1 100 Continue\r\n\r\n", Clock::now() + server_.limits.client_socket_timeout, tls_.get());
 }
 
 void Connection::linger_and_close() {
+    if (tls_) tls_->close_notify();
     ::shutdown(fd_, SHUT_WR);
     reader_.set_deadline(Clock::now() + kLingerTime);
     char buf[16 << 10];
@@ -432,17 +412,21 @@ bool HttpServer::Impl::admit(const Poco::Net::StreamSocket& socket) {
 }
 
 void HttpServer::Impl::note_refusal(ConnectionRefusal reason, const std::string& address, unsigned open_from_address) {
-    ++refused_since_log;
-    const Clock::time_point now = Clock::now();
-    if (now - last_refusal_log < kRefusalLogInterval) return;
+    const uint64_t n = refusals.note(Clock::now());
+    if (n == 0) return;
     const std::string why = reason == ConnectionRefusal::per_client
                                 ? address + " has " + std::to_string(open_from_address) + " open (max_connections_per_client = " +
                                       std::to_string(limits.max_connections_per_client) + ")"
                                 : "all http_threads (" + std::to_string(limits.threads) + ") are serving connections";
-    say("refused " + std::to_string(refused_since_log) + " connection(s) in the last " + seconds(kRefusalLogInterval) +
-        ", the latest from " + address + ": " + why);
-    refused_since_log = 0;
-    last_refusal_log = now;
+    say("refused " + std::to_string(n) + " connection(s) " + refusals.period() + ", the latest from " + address + ": " + why);
+}
+
+void HttpServer::Impl::note_handshake_failure(const std::string& address, const std::string& why) {
+    std::lock_guard<std::mutex> lock(mutex);
+    const uint64_t n = handshake_failures.note(Clock::now());
+    if (n == 0) return;
+    say("closed " + std::to_string(n) + " connection(s) without a TLS session " + handshake_failures.period() + ", the latest from " +
+        address + ": " + why);
 }
 
 std::string HttpServer::Impl::enter(int fd, Connection* connection) {
@@ -477,6 +461,8 @@ HttpServer::HttpServer(RestApi& api, Metrics& metrics, HttpLimits limits, std::f
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::add_stream_route(StreamRoute route) { impl_->streams.push_back(std::move(route)); }
+
+void HttpServer::use_tls(std::shared_ptr<TlsServerContext> context) { impl_->tls = std::move(context); }
 
 uint16_t HttpServer::port() const { return impl_->port; }
 

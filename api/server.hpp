@@ -13,6 +13,8 @@
 //     by the head's deadline; a response must be taken within client_socket_timeout.
 // Streaming routes (the migration extent stream) read their own body after the same head
 // checks, waiting up to stream_socket_timeout for more bytes, and the connection closes after.
+// With TLS (use_tls), the handshake is under the same deadline as the first head; a failed or
+// plaintext handshake is logged (at most one line per 10 s) and closes the connection.
 // Every request that got as far as a head gets an HTTP answer (a malformed head or URI is
 // 400, JSON that cannot be serialised as UTF-8 has the bad bytes replaced) and a log line:
 // method, path (control and non-ASCII bytes escaped), status, milliseconds.
@@ -26,6 +28,7 @@
 #include "api/daemon_config.hpp"
 #include "api/metrics.hpp"
 #include "api/rest.hpp"
+#include "api/tls.hpp"
 #include "copy/result.hpp"
 
 namespace volmig {
@@ -44,6 +47,9 @@ public:
     ~HttpServer();
 
     void add_stream_route(StreamRoute route);
+    // Serves HTTPS only (before start()): every connection's TLS handshake must complete within
+    // client_socket_timeout of its start, like a request head.
+    void use_tls(std::shared_ptr<TlsServerContext> context);
 
     // Raises the open-file limit as http_threads needs, binds and starts serving listen:port.
     Status start(const std::string& listen, uint16_t port);

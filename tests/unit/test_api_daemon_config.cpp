@@ -1,7 +1,11 @@
 // volmigd's own [DEFAULT] and [peers] settings: what is refused, with the key it names; the
 // HTTP server's limits, their defaults (those etc/volmig.conf documents) and their bounds.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "api/daemon_config.hpp"
@@ -112,6 +116,94 @@ TEST_CASE("daemon config: bad HTTP limits are refused with the key and line") {
         CHECK(r.error().message.find("[DEFAULT] " + c.key) != std::string::npos);
         CHECK(r.error().message.find("test.conf line 6") != std::string::npos);
     }
+}
+
+namespace {
+
+// A file in a fresh directory with `mode`; removed with the directory at the end of the test.
+struct TlsFixture {
+    std::string dir;
+    TlsFixture() {
+        char pattern[] = "/tmp/volmig-tls-config.XXXXXX";
+        dir = ::mkdtemp(pattern);
+    }
+    ~TlsFixture() { std::filesystem::remove_all(dir); }
+    std::string file(const std::string& name, ::mode_t mode) const {
+        const std::string path = dir + "/" + name;
+        std::ofstream(path) << "-----BEGIN PLACEHOLDER-----\n";
+        ::chmod(path.c_str(), mode);
+        return path;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("daemon config: TLS is off by default and plaintext peers are allowed") {
+    auto c = read("", "host-b = http://10.0.0.2:8776\n");
+    REQUIRE(c.ok());
+    CHECK_FALSE(c->serves_tls());
+    CHECK_FALSE(c->peer_require_tls);
+    CHECK(c->tls_warnings.empty());
+}
+
+TEST_CASE("daemon config: ssl_cert_file and ssl_key_file go together and must be readable") {
+    TlsFixture f;
+    const std::string cert = f.file("cert.pem", 0644), key = f.file("key.pem", 0600);
+    auto only_cert = read("ssl_cert_file = " + cert + "\n");
+    REQUIRE_FALSE(only_cert.ok());
+    CHECK(only_cert.error().message.find("ssl_cert_file and ssl_key_file go together") != std::string::npos);
+    auto missing = read("ssl_cert_file = " + cert + "\nssl_key_file = " + f.dir + "/nope.pem\n");
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error().kind == ErrorKind::invalid);
+    CHECK(missing.error().message.find("ssl_key_file") != std::string::npos);
+    CHECK(missing.error().message.find(f.dir + "/nope.pem") != std::string::npos);
+    CHECK(missing.error().message.find("No such file") != std::string::npos);
+    auto ca_dir = read("ssl_ca_file = " + f.dir + "\n");
+    REQUIRE_FALSE(ca_dir.ok());
+    CHECK(ca_dir.error().message.find("ssl_ca_file") != std::string::npos);
+    CHECK(ca_dir.error().message.find("not a regular file") != std::string::npos);
+    auto both = read("ssl_cert_file = " + cert + "\nssl_key_file = " + key + "\n");
+    REQUIRE_MESSAGE(both.ok(), (both.ok() ? "" : both.error().message));
+    CHECK(both->serves_tls());
+    CHECK(both->tls_warnings.empty());
+}
+
+TEST_CASE("daemon config: a world-readable key is refused and a group-readable one is a warning") {
+    TlsFixture f;
+    const std::string cert = f.file("cert.pem", 0644);
+    auto world = read("ssl_cert_file = " + cert + "\nssl_key_file = " + f.file("world.key", 0644) + "\n");
+    REQUIRE_FALSE(world.ok());
+    CHECK(world.error().message.find("readable by every user (mode 0644)") != std::string::npos);
+    CHECK(world.error().message.find("chmod 600") != std::string::npos);
+    auto group = read("ssl_cert_file = " + cert + "\nssl_key_file = " + f.file("group.key", 0640) + "\n");
+    REQUIRE(group.ok());
+    REQUIRE(group->tls_warnings.size() == 1);
+    CHECK(group->tls_warnings[0].find("readable by its group (mode 0640)") != std::string::npos);
+}
+
+TEST_CASE("daemon config: serving TLS refuses plaintext peers unless peer_require_tls = false") {
+    TlsFixture f;
+    const std::string tls = "ssl_cert_file = " + f.file("cert.pem", 0644) + "\nssl_key_file = " + f.file("key.pem", 0600) + "\n";
+    auto implicit = read(tls, "host-b = http://10.0.0.2:8776\n");
+    REQUIRE_FALSE(implicit.ok());
+    CHECK(implicit.error().message.find("host-b") != std::string::npos);
+    CHECK(implicit.error().message.find("peer_require_tls = false explicitly") != std::string::npos);
+    auto allowed = read(tls + "peer_require_tls = false\n", "host-b = http://10.0.0.2:8776\n");
+    REQUIRE(allowed.ok());
+    CHECK_FALSE(allowed->peer_require_tls);
+    auto https = read(tls, "host-b = https://10.0.0.2:8776\n");
+    REQUIRE(https.ok());
+    CHECK(https->peer_require_tls);
+}
+
+TEST_CASE("daemon config: peer_require_tls = true refuses a plaintext peer without serving TLS") {
+    auto refused = read("peer_require_tls = true\n", "host-b = https://10.0.0.2:8776\nhost-c = http://10.0.0.3:8776\n");
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find("[peers] host-c = http://10.0.0.3:8776") != std::string::npos);
+    CHECK(refused.error().message.find("peer_require_tls = true") != std::string::npos);
+    auto bad = read("peer_require_tls = maybe\n");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().message.find("peer_require_tls") != std::string::npos);
 }
 
 TEST_CASE("daemon config: max_concurrent_migrations defaults to 4, 0 means no cap, and it is bounded") {

@@ -10,6 +10,10 @@ Loop devices attached through the lab are detached by name on close.
         b = lab.daemon("host-b", backends={...}, peers=[a])
         a.add_peer(b)          # peers are written before start; see start=False
         vol = a.create(1, name="web")
+
+TLS: Daemon(..., tls=TlsFiles(cert, key, ca)) serves HTTPS only (ssl_cert_file, ssl_key_file,
+ssl_ca_file = ca for its peers); its url is https://127.0.0.1:PORT and the lab's own client
+verifies it against `ca` (client_ssl_context, which a test may replace).
 """
 import hashlib
 import json
@@ -17,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -41,16 +46,25 @@ class ApiError(Exception):
         self.body = body
 
 
+class TlsFiles:
+    """A daemon's certificate and key, and the CA its peers (and the lab's client) trust."""
+
+    def __init__(self, cert, key, ca):
+        self.cert, self.key, self.ca = cert, key, ca
+
+
 class Daemon:
     """One volmigd: its configuration, process and REST API."""
 
-    def __init__(self, lab, host, backends, port=None, extra_defaults=None, auth_token=None):
+    def __init__(self, lab, host, backends, port=None, extra_defaults=None, auth_token=None, tls=None):
         self.lab = lab
         self.host = host
         self.dir = os.path.join(lab.dir, host)
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.client_ssl_context = ssl.create_default_context(cafile=tls.ca) if tls else None
         self.auth_token = auth_token
         self.backends = {}
         for name, options in backends.items():
@@ -78,6 +92,8 @@ class Daemon:
             lines += ["auth_strategy = token", f"auth_token = {self.auth_token}"]
         else:
             lines.append("auth_strategy = noauth")
+        if self.tls:
+            lines += [f"ssl_cert_file = {self.tls.cert}", f"ssl_key_file = {self.tls.key}", f"ssl_ca_file = {self.tls.ca}"]
         lines += [f"{k} = {v}" for k, v in self.extra_defaults.items()]
         for name, opts in self.backends.items():
             lines.append(f"[{name}]")
@@ -104,10 +120,15 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"volmigd {self.host} exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(self.url + "/", timeout=1):
+                with urllib.request.urlopen(self.url + "/", timeout=1, context=self.client_ssl_context):
                     pass
             except urllib.error.HTTPError as e:
                 if e.code == 300:
+                    return self
+            except urllib.error.URLError as e:
+                # A daemon started with a certificate the lab's client refuses (the tests of
+                # refused certificates) is up once its handshake refuses us.
+                if isinstance(e.reason, ssl.SSLCertVerificationError):
                     return self
             except OSError:
                 pass
@@ -147,7 +168,7 @@ class Daemon:
             req.add_header("Content-Type", "application/json")
         req.add_header("X-Auth-Token", self.auth_token or "lab")
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.client_ssl_context) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()

@@ -25,6 +25,8 @@ const char* const kConnectionHelp = R"(
 Connection (every daemon command):
   --url URL     the daemon's base URL (default: $VOLMIG_URL, else http://127.0.0.1:8776)
   --token T     its auth_token (default: $VOLMIG_TOKEN; not needed with auth_strategy = noauth)
+  --ca-file F   with an https:// URL: the CA (PEM) the daemon's certificate must chain to
+                (default: $OS_CACERT, else the system's CAs); the certificate is always verified
   --json        print the daemon's JSON answer instead of a table
 
 Exit codes: 0 ok, 2 bad arguments, 3 the daemon refused the request (4xx: bad input, unknown
@@ -32,7 +34,7 @@ volume, wrong state; nothing was changed), 1 the daemon failed or could not be r
 )";
 
 ArgSpec with_connection(ArgSpec spec) {
-    spec.values.insert({"url", "token"});
+    spec.values.insert({"url", "token", "ca-file"});
     spec.flags.insert({"json", "help"});
     return spec;
 }
@@ -44,6 +46,8 @@ Connection connection_of(const ParsedArgs& a) {
     c.url = a.value("url").value_or(env_url ? env_url : "http://127.0.0.1:8776");
     while (!c.url.empty() && c.url.back() == '/') c.url.pop_back();
     c.token = a.value("token").value_or(env_token ? env_token : "");
+    const char* env_ca = std::getenv("OS_CACERT");  // as the OpenStack clients read it
+    c.ca_file = a.value("ca-file").value_or(env_ca ? env_ca : "");
     c.json = a.has("json");
     return c;
 }
@@ -62,6 +66,8 @@ std::optional<nlohmann::json> call(const Connection& c, const std::string& comma
     options.total_timeout = std::chrono::seconds(120);
     options.headers = {"Accept: application/json", "OpenStack-API-Version: volume 3.0"};
     if (!c.token.empty()) options.headers.push_back("X-Auth-Token: " + c.token);
+    options.ca_file = c.ca_file;
+    options.ca_hint = "--ca-file or $OS_CACERT: the CA that signed the daemon's certificate";
     auto r = http_request(method, c.url + path, body.is_null() ? std::string() : body.dump(), options);
     // 503 with Retry-After: the daemon is getting what it needs (a peer's capabilities) without
     // holding the request; ask again, for up to half a minute.

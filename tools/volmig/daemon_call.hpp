@@ -14,12 +14,13 @@ namespace volmig::cli {
 struct Connection {
     std::string url;
     std::string token;
+    std::string ca_file;  // --ca-file, else $OS_CACERT: the CA an https:// daemon is verified against
     bool json = false;
 };
 
 extern const char* const kConnectionHelp;  // the --url/--token/--json part of every daemon command's help
 
-ArgSpec with_connection(ArgSpec spec);      // adds --url, --token, --json, --help
+ArgSpec with_connection(ArgSpec spec);      // adds --url, --token, --ca-file, --json, --help
 Connection connection_of(const ParsedArgs& a);
 
 // Sends a request; returns the parsed body, or prints the error ("volmig COMMAND: ...", or

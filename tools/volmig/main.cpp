@@ -14,7 +14,7 @@ Volume copy (local, no daemon):
   copy SRC DST      copy a volume (file or block device) with full, sparse or full+discard
   stat PATH         size, allocated bytes, Data% and extents of a file or block device
 
-Talking to a daemon (--url or $VOLMIG_URL, --token or $VOLMIG_TOKEN):
+Talking to a daemon (--url or $VOLMIG_URL, --token or $VOLMIG_TOKEN, --ca-file or $OS_CACERT):
   volumes           list volumes with status, size, host, Data%
   create SIZE       create a volume of SIZE GiB (--name, --type VOLUME_BACKEND_NAME)
   show ID           one volume, with its migration

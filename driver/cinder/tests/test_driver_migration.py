@@ -137,7 +137,7 @@ class Migration(cs.LabCase):
             with self.assertRaises(exception.VolumeBackendAPIException) as raised:
                 self.a_thin.migrate_volume(None, vol, target)
             self.assertIn("volmig migration", str(raised.exception))
-            self.assertIn("host-b did not answer", str(raised.exception))
+            self.assertIn("host-b (%s) did not answer" % self.b.url, str(raised.exception))
         finally:
             self.b.start()
         view = self.a.show(vol.provider_id)

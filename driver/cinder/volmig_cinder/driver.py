@@ -30,6 +30,8 @@ volume_opts = [
     cfg.StrOpt("volmig_url", help="Base URL of the volmigd serving this backend, e.g. http://127.0.0.1:8776"),
     cfg.StrOpt("volmig_backend", help="The volmigd backend (its enabled_backends name) this Cinder backend uses"),
     cfg.StrOpt("volmig_token", secret=True, help="The volmigd auth_token (X-Auth-Token); unset for auth_strategy = noauth"),
+    cfg.StrOpt("volmig_ca_file", help="With an https:// volmig_url: the CA (PEM) that signed volmigd's certificate "
+                                      "(unset: the system's CAs); the certificate is always verified"),
     cfg.IntOpt("volmig_migration_timeout", default=3600, min=1,
                help="Seconds a driver-assisted migration may take before it is reported failed"),
 ]
@@ -68,7 +70,8 @@ class VolmigDriver(driver.VolumeDriver):
         backend = self.configuration.safe_get("volmig_backend")
         if not url or not backend:
             raise exception.InvalidConfigurationValue(option="volmig_url/volmig_backend", value="(unset): both are needed")
-        self.client = VolmigClient(url, self.configuration.safe_get("volmig_token"))
+        self.client = VolmigClient(url, self.configuration.safe_get("volmig_token"),
+                                   ca_file=self.configuration.safe_get("volmig_ca_file"))
         self._find_pool()
 
     def _pools(self):

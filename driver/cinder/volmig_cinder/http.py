@@ -23,12 +23,16 @@ def message_of(response):
 
 
 class VolmigClient(object):
-    """One volmigd: its base URL and token (the [backend] section's volmig_url, volmig_token)."""
+    """One volmigd: its base URL and token (the [backend] section's volmig_url, volmig_token).
+    With an https:// URL the daemon's certificate is always verified: against ca_file
+    (volmig_ca_file) when given, else the system's CAs."""
 
-    def __init__(self, url, token=None, timeout=60):
+    def __init__(self, url, token=None, timeout=60, ca_file=None):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        # Given with every request: requests lets $REQUESTS_CA_BUNDLE override a session's verify.
+        self.verify = ca_file or True
         self.session.headers.update({"Accept": "application/json",
                                      "X-Auth-Token": token or "volmig-cinder"})
 
@@ -38,7 +42,10 @@ class VolmigClient(object):
         request and volmigd's message."""
         what = "%s %s%s" % (method, self.url, path)
         try:
-            r = self.session.request(method, self.url + path, json=body, timeout=self.timeout)
+            r = self.session.request(method, self.url + path, json=body, timeout=self.timeout, verify=self.verify)
+        except requests.exceptions.SSLError as e:
+            raise exception.VolumeBackendAPIException(
+                data="volmigd's certificate was not accepted: %s: %s (check volmig_ca_file)" % (what, e))
         except requests.RequestException as e:
             raise exception.VolumeBackendAPIException(data="volmigd unreachable: %s: %s" % (what, e))
         if r.status_code == 404:

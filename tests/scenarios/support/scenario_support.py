@@ -64,9 +64,10 @@ def run_scenario(scenario):
     print("PASS")
 
 
-def http(method, url, body=None, raw=None, headers=None, token=None, content_type="application/json"):
+def http(method, url, body=None, raw=None, headers=None, token=None, content_type="application/json", context=None):
     """One request as an API client sends it (Accept: application/json; `body` as JSON or `raw`
     bytes with `content_type`, none if None; X-Auth-Token if `token` is not None; then `headers`).
+    `context`: the ssl.SSLContext for an https:// URL (a TLS daemon's client_ssl_context).
     Returns (status, response headers, body bytes), error statuses included."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     req = urllib.request.Request(url, data=data, method=method)
@@ -78,7 +79,7 @@ def http(method, url, body=None, raw=None, headers=None, token=None, content_typ
     for key, value in (headers or {}).items():
         req.add_header(key, value)
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=context) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -197,7 +198,7 @@ def health_problems(daemon, log_from=0):
 def metrics(daemon):
     """GET /metrics as {(name, labels text): value}, e.g. ("volmig_pool_allocated_bytes",
     'backend="thick"')."""
-    status, _, raw = http("GET", daemon.url + "/metrics")
+    status, _, raw = http("GET", daemon.url + "/metrics", context=getattr(daemon, "client_ssl_context", None))
     check(status == 200, f"GET /metrics on {daemon.host} answered {status}")
     out = {}
     for line in raw.decode().splitlines():
