@@ -260,7 +260,7 @@ public:
         HttpOptions http = options(settings_.call_timeout);
         http.max_response_bytes = 64 << 20;  // one entry per verified range
         auto response = http_request("POST", base_url_ + path, dump_json({{"volmig-stream_resume_point", {{"stream_token", stream_token}}}}), http);
-        auto body = result_of(x, response);
+        auto body = result_of(x, base_url_, response);
         if (!body) return body.take_error();
         return parse_resume_reply(x, *body);
     }
