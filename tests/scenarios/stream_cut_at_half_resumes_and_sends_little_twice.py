@@ -9,7 +9,7 @@ import sys
 from volmig_lab import GiB, MiB, sha256_of
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from cut_proxy import CutProxy
+from wanproxy import WanProxy
 from scenario_support import check, daemon_pair, new_source, run_scenario, settle
 
 EXTENTS = ((1, 64), (200, 64), (500, 64), (800, 64))  # 256 MiB of random data
@@ -36,7 +36,7 @@ def migrate(a, b, proxy, name, seed, cut_after=None):
 def scenario(lab):
     a, b = daemon_pair(lab, start=False)
     b.start()
-    with CutProxy(b.port) as proxy:
+    with WanProxy(b.port) as proxy:
         a.peers["host-b"] = f"http://127.0.0.1:{proxy.port}"
         a.start()
         uncut, _, _ = migrate(a, b, proxy, "uncut", seed=61)
