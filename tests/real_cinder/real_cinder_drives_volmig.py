@@ -11,7 +11,8 @@ bytes), driven with the real cinderclient (CLI and Python API) against real cind
    destination is thin again (allocation).
 4. cinder migrate --force-host-copy True: Cinder's generic dd copy, conv=sparse onto thin and
    not onto thick (cinder-volume's logged dd command line, allocation).
-5. the destination's volmigd (host-a) killed mid-copy: migration_status error, the source
+5. the destination's volmigd (host-a) killed mid-copy and not back within stream_resume_grace
+   (3 s here): migration_status error, the source
    intact and usable, nothing left on host-a once both daemons are back; a retry succeeds.
 6. delete: nothing left on either volmigd.
 
@@ -333,6 +334,9 @@ def step5(w, vid):
     with step("5. host-a's volmigd killed mid-copy: migration_status error, source intact, nothing left on host-a; a retry works"):
         w.b.stop()
         w.b.extra_defaults["volume_copy_bps_limit"] = str(4 * MiB)  # ~3 s for the 12 MiB of data
+        # A cut stream resumes while the destination comes back within stream_resume_grace (120 s
+        # by default); host-a stays down here, so the migration fails once 3 s have passed.
+        w.b.extra_defaults["stream_resume_grace"] = "3"
         w.b.start()
         pid = w.provider_id(vid)
         w.cl.cli("migrate", vid, "cv-a@a-thin#thin")
@@ -354,6 +358,7 @@ def step5(w, vid):
         w.a.start()
         w.b.stop()
         del w.b.extra_defaults["volume_copy_bps_limit"]
+        del w.b.extra_defaults["stream_resume_grace"]
         # The source retries deleting the destination it created (a pending clean-up) every
         # cleanup_retry_interval (30 s by default): 2 s here, to see it happen.
         w.b.extra_defaults["cleanup_retry_interval"] = "2"

@@ -15,7 +15,7 @@ from volmig_lab import GiB
 
 
 def scenario(lab):
-    a, b = daemon_pair(lab, a_defaults={"max_concurrent_migrations": "1", "volume_copy_bps_limit": "8M"})
+    a, b = daemon_pair(lab, a_defaults={"max_concurrent_migrations": "1", "volume_copy_bps_limit": "2M"})
     sources = [data_volume(a, f"r{i}", seed=70 + i, mib=8) for i in range(4)]
     ids = [v["id"] for v, _ in sources]
     for vid in ids:
