@@ -42,13 +42,15 @@ done
 #   clang                              compiles the fuzz build (libFuzzer is clang's)
 #   libfuzzer-14-dev                   libFuzzer itself, for the fuzz targets (tests/fuzz)
 #   libclang-rt-14-dev                 clang's ASan, UBSan and fuzzer runtimes the fuzz build links
-#   nbdkit socat                       the bench's WAN case (tools/bench --cases wan): nbdkit serves the NBD
+#   openssl                            the TLS tests make their CA and certificates with its CLI
+#   nbdkit socat libnbd-bin qemu-utils the bench's WAN case (tools/bench --cases wan, and its ctest smoke test):
+#                                      nbdcopy (libnbd-bin) and qemu-img are the peers measured; nbdkit serves the NBD
 #                                      exports nbdcopy and qemu-img use, socat carries the dd | gzip pipeline
 PACKAGES=(build-essential cmake pkg-config libpoco-dev libsqlite3-dev nlohmann-json3-dev libcurl4-openssl-dev
           libboost-dev doctest-dev libxxhash-dev libzstd-dev util-linux coreutils e2fsprogs xfsprogs python3
           python3-cinderclient python3-openstackclient python3-openstacksdk python3-cinder
           rabbitmq-server cinder-api cinder-scheduler cinder-volume dmidecode prometheus curl clang libfuzzer-14-dev libclang-rt-14-dev
-          nbdkit socat)
+          nbdkit socat libnbd-bin qemu-utils openssl)
 PACKAGES+=(${VOLMIG_EXTRA_PACKAGES:-})
 
 missing=()
