@@ -176,14 +176,17 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     if (!concurrent) return concurrent.take_error();
     c.max_concurrent_migrations = static_cast<unsigned>(*concurrent);
     // Stream v2 (parallel slices, compression, resume): DESIGN.md "The extent stream".
-    auto streams = d.integer("migration_streams", c.migration_streams, 1, 16);
-    if (!streams) return streams.take_error();
+    // auto: up to 4, and 1 to a peer whose round trip is under kOneStreamRoundTrip.
+    const bool streams_auto = d.string("migration_streams", "auto") == "auto";
+    auto streams = streams_auto ? Result<uint64_t>(4) : d.integer("migration_streams", c.migration_streams, 1, 16);
+    if (!streams) return Error{streams.error().message + " (or auto)", streams.error().kind};
     if (*streams + 2 > c.http.max_connections_per_client)
         return Error{d.where("migration_streams") + ": " + std::to_string(*streams) + " streams need max_connections_per_client of at least " +
                          std::to_string(*streams + 2) + " (the streams and the calls beside them), it is " +
                          std::to_string(c.http.max_connections_per_client),
                      ErrorKind::invalid};
     c.migration_streams = static_cast<unsigned>(*streams);
+    c.migration_streams_auto = streams_auto;
     auto compression = d.choice("migration_compression", {"auto", "zstd", "none"}, "auto");
     if (!compression) return compression.take_error();
     c.migration_compression = *compression == "zstd" ? MigrationCompression::zstd

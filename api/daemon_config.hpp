@@ -26,8 +26,9 @@
 //                                 here once their new host no longer has them)
 //   cleanup_retry_interval = 30   seconds between retries of deleting destination volumes that
 //                                 failed migrations could not delete (their host was down)
-//   migration_streams = 4         stream v2: parallel slice streams per migration to a peer (1-16;
-//                                 the receiver may accept fewer; needs max_connections_per_client >= it + 2)
+//   migration_streams = auto      stream v2: parallel slice streams per migration to a peer (1-16;
+//                                 the receiver may accept fewer; needs max_connections_per_client >= it + 2);
+//                                 auto: 4, or 1 to a peer whose round trip is under 1 ms
 //   migration_compression = auto  auto|zstd|none: zstd DATA records where they shrink; auto stops
 //                                 trying for a while after records that do not shrink
 //   stream_resume_grace = 120     seconds a cut stream keeps trying to resume before the migration
@@ -100,7 +101,8 @@ struct DaemonConfig {
     // (0 = no cap); volume_copy_bps_limit above is shared by all of the daemon's copies.
     unsigned max_concurrent_migrations = 4;
     // Stream v2 (DESIGN.md "The extent stream").
-    unsigned migration_streams = 4;
+    unsigned migration_streams = 4;         // the most streams (auto: 4)
+    bool migration_streams_auto = true;     // 1 stream to a peer closer than kOneStreamRoundTrip
     MigrationCompression migration_compression = MigrationCompression::automatic;
     std::chrono::seconds stream_resume_grace{120};
 };

@@ -132,8 +132,20 @@ void* HttpConnections::take() {
     return handle;
 }
 
-void HttpConnections::give(void* handle, uint64_t new_connections) {
+std::chrono::microseconds HttpConnections::round_trip() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::chrono::microseconds best{0};
+    for (auto t : round_trips_)
+        if (t.count() > 0 && (best.count() == 0 || t < best)) best = t;
+    return best;
+}
+
+void HttpConnections::give(void* handle, uint64_t new_connections, std::chrono::microseconds round_trip) {
     connections_ += new_connections;
+    if (round_trip.count() > 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        round_trips_[next_round_trip_++ % round_trips_.size()] = round_trip;
+    }
     // The call's options point into its stack (error buffer, headers, body): none may outlive it.
     curl_easy_reset(static_cast<CURL*>(handle));
     std::lock_guard<std::mutex> lock(mutex_);
@@ -150,8 +162,9 @@ Result<HttpResponse> http_request(const std::string& method, const std::string& 
     CURL* curl = pool ? static_cast<CURL*>(pool->take()) : curl_easy_init();
     if (!curl) return Error{"cannot initialise libcurl"};
     long new_connections = 0;
+    curl_off_t round_trip_us = 0;
     auto release = [&](CURL* handle) {
-        if (pool) pool->give(handle, static_cast<uint64_t>(new_connections));
+        if (pool) pool->give(handle, static_cast<uint64_t>(new_connections), std::chrono::microseconds(round_trip_us));
         else curl_easy_cleanup(handle);
     };
     std::unique_ptr<CURL, std::function<void(CURL*)>> guard(curl, release);
@@ -203,6 +216,13 @@ Result<HttpResponse> http_request(const std::string& method, const std::string& 
 
     const CURLcode rc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &new_connections);
+    if (rc == CURLE_OK && !options.body_source) {
+        // From the request sent to the first byte of the answer: a round trip and the server's work.
+        curl_off_t sent = 0, answered = 0;
+        curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME_T, &sent);
+        curl_easy_getinfo(curl, CURLINFO_STARTTRANSFER_TIME_T, &answered);
+        if (answered > sent) round_trip_us = answered - sent;
+    }
     if (upload.failed) return upload.error;
     if (body_state.too_long)
         return Error{method + " " + url + " failed: the response body is longer than " + std::to_string(options.max_response_bytes) + " bytes",

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <array>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -48,15 +49,20 @@ public:
     // and calls made.
     uint64_t connections_made() const { return connections_.load(); }
     uint64_t calls() const { return calls_.load(); }
+    // The shortest of the last calls' times from request sent to first byte of the answer (a
+    // round trip plus the server's work; bodies streamed up are not counted); 0 before any.
+    std::chrono::microseconds round_trip() const;
 
     // For http_request(): an easy handle (reset, its connection cache kept), and back.
     void* take();
-    void give(void* handle, uint64_t new_connections);
+    void give(void* handle, uint64_t new_connections, std::chrono::microseconds round_trip = {});
 
 private:
     const size_t max_idle_;
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::vector<void*> idle_;
+    std::array<std::chrono::microseconds, 8> round_trips_{};
+    size_t next_round_trip_ = 0;
     std::atomic<uint64_t> connections_{0}, calls_{0};
 };
 

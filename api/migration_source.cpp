@@ -294,7 +294,8 @@ void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
     }
 
     PrepareRequest prepare{m.volume_id, m.source_host, plan->plan.strategy, plan->plan.block_size};
-    offer_stream_terms(volumes_.config(), plan->source_extents ? plan->source_extents->data_bytes() : source->size, prepare);
+    offer_stream_terms(volumes_.config(), plan->source_extents ? plan->source_extents->data_bytes() : source->size, (*peer)->round_trip(),
+                       prepare);
     auto prepared = (*peer)->prepare_receive(m.destination_volume_id, prepare);
     if (!prepared) return roll_back(m, "the destination refused to receive: " + prepared.error().message);
     if (!same_daemon)  // a local copy is the copy engine's: no stream

@@ -20,8 +20,11 @@ MigrationStore::Also volume_shows(const std::string& volume_id, MigrationState s
 nlohmann::json json_or_null(const std::string& text);
 
 // Stream v2 (stream_sender.cpp): what a source offers in volmig-prepare_receive (streams,
-// compression, its data bytes), and the check of the receiver's answer against the offer.
-void offer_stream_terms(const DaemonConfig& config, uint64_t data_bytes, PrepareRequest& offer);
+// compression, its data bytes), and the check of the receiver's answer against the offer. With
+// migration_streams = auto, a peer whose measured round trip is under kOneStreamRoundTrip is
+// offered one stream (0: not measured, the most are offered).
+constexpr std::chrono::microseconds kOneStreamRoundTrip{1000};
+void offer_stream_terms(const DaemonConfig& config, uint64_t data_bytes, std::chrono::microseconds round_trip, PrepareRequest& offer);
 Status check_stream_terms(const std::string& peer, const PrepareRequest& offer, const PreparedReceiver& answer);
 
 }  // namespace volmig

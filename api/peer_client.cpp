@@ -184,6 +184,9 @@ public:
         : host_(std::move(host)), base_url_(std::move(base_url)), settings_(std::move(settings)) {}
 
     const std::string& host() const override { return host_; }
+    std::chrono::microseconds round_trip() const override {
+        return settings_.connections ? settings_.connections->round_trip() : std::chrono::microseconds{0};
+    }
 
     Result<nlohmann::json> capabilities(const std::string& host_backend) override {
         const std::string path = "/v3/capabilities/" + url_encode(host_backend);

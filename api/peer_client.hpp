@@ -101,6 +101,9 @@ class PeerClient {
 public:
     virtual ~PeerClient() = default;
     virtual const std::string& host() const = 0;
+    // The round trip to the peer as calls so far measured it (api/http_client.hpp
+    // HttpConnections::round_trip); 0 when not known.
+    virtual std::chrono::microseconds round_trip() const { return {}; }
 
     virtual Result<nlohmann::json> capabilities(const std::string& host_backend) = 0;
     virtual Result<PeerVolume> create(const CreateTargetRequest& request) = 0;

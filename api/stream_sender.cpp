@@ -18,8 +18,11 @@
 
 namespace volmig {
 
-void offer_stream_terms(const DaemonConfig& config, uint64_t data_bytes, PrepareRequest& offer) {
+void offer_stream_terms(const DaemonConfig& config, uint64_t data_bytes, std::chrono::microseconds round_trip, PrepareRequest& offer) {
     offer.streams = config.migration_streams;
+    // Near peers get one stream: one connection's window is not the limit there, and each more
+    // stream costs both daemons CPU (measured on 127.0.0.1: DESIGN.md "The extent stream").
+    if (config.migration_streams_auto && round_trip.count() > 0 && round_trip < kOneStreamRoundTrip) offer.streams = 1;
     offer.compression.clear();
     if (config.migration_compression != MigrationCompression::none) offer.compression.push_back("zstd");
     offer.data_bytes = data_bytes;
@@ -392,6 +395,7 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, cons
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     report = migration_report_to_json(result);
     report["streams"] = slices.size();
+    if (const auto rtt = peer.round_trip(); rtt.count() > 0) report["round_trip_ms"] = static_cast<double>(rtt.count()) / 1000.0;
     report["compression"] = receiver.compression ? "zstd" : "none";
     report["compressed_records"] = run.sent_total.compressed_records;
     report["checkpoint_bytes"] = receiver.checkpoint_bytes;

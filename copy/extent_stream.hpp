@@ -141,7 +141,7 @@ struct ReceiveOptions {
     // that the caller holds verified (v2; ignored for v1).
     std::function<Result<ContentChecksum>(const StreamHeader&)> accept;
     // The ranges the stream completed, read back, and then made durable (fdatasync), in
-    // batches (every 64 MiB written or second, and at the end).
+    // batches (every 256 MiB written or second, and at the end), on the verifier's thread.
     std::function<Status(const std::vector<std::pair<uint64_t, ContentChecksum>>&)> on_ranges;
 };
 

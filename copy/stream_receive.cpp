@@ -1,14 +1,13 @@
 // The receiving half of the extent stream (copy/extent_stream.hpp): every record is checked
-// before anything is written for it; ranges of the checkpoint grid are read back as they complete.
-#include <fcntl.h>
-#include <unistd.h>
-
+// before anything is written for it; ranges of the checkpoint grid are read back as they
+// complete, on the verifier's thread (copy/stream_verifier.hpp).
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <set>
 
 #include "copy/checksum.hpp"
 #include "copy/destination.hpp"
@@ -16,17 +15,13 @@
 #include "copy/extent_stream.hpp"
 #include "copy/stream_codec.hpp"
 #include "copy/stream_compression.hpp"
+#include "copy/stream_verifier.hpp"
 #include "copy/unit_io.hpp"
 #include "copy/zeroing.hpp"
 
 namespace volmig {
 
 namespace {
-
-// Verified ranges are made durable (fdatasync) and handed to on_range in batches: at least this
-// much data written, or this much time, since the last batch (and at the end of the stream).
-constexpr uint64_t kDurableBatchBytes = 64ull << 20;
-constexpr std::chrono::milliseconds kDurableBatchInterval{1000};
 
 // Reads exactly n bytes, or reports how the stream ended short.
 Status read_exact(const ByteSource& source, char* buf, size_t n, uint64_t& wire, const char* what) {
@@ -53,6 +48,7 @@ public:
         uint64_t offset = 0, length = 0;
         uint64_t compressed = 0;  // > 0: buffer holds a zstd frame of this size
         std::unique_ptr<AlignedBuffer> buffer;
+        uint64_t number = 0;      // 1, 2, ... in the order pushed
     };
 
     explicit WriteQueue(size_t buffers) : capacity_(buffers) {}
@@ -78,9 +74,14 @@ public:
     }
     void push(Job job) {
         std::lock_guard<std::mutex> lock(mutex_);
+        job.number = ++pushed_;
         jobs_.push_back(std::move(job));
         ++pending_;
         ready_.notify_one();
+    }
+    uint64_t pushed() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return pushed_;
     }
     bool pop(Job& job) {
         std::unique_lock<std::mutex> lock(mutex_);
@@ -90,10 +91,21 @@ public:
         jobs_.pop_front();
         return true;
     }
-    void done() {
+    void done(uint64_t number) {
         std::lock_guard<std::mutex> lock(mutex_);
         --pending_;
+        finished_.insert(number);
+        while (!finished_.empty() && *finished_.begin() == finished_prefix_ + 1) {
+            finished_.erase(finished_.begin());
+            ++finished_prefix_;
+        }
         freed_.notify_all();
+    }
+    // Waits until jobs 1 to `number` have been written (or failed); writers work off every job
+    // pushed, even after stop().
+    void wait_written(uint64_t number) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        freed_.wait(lock, [&] { return finished_prefix_ >= number; });
     }
     // Waits until every job pushed so far has been written (or failed).
     void drain() {
@@ -110,54 +122,14 @@ public:
 private:
     size_t capacity_;
     size_t allocated_ = 0, pending_ = 0;
-    std::mutex mutex_;
+    uint64_t pushed_ = 0, finished_prefix_ = 0;
+    std::set<uint64_t> finished_;  // finished out of order, above finished_prefix_
+    mutable std::mutex mutex_;
     std::condition_variable ready_, freed_;
     std::deque<Job> jobs_;
     std::vector<std::unique_ptr<AlignedBuffer>> spare_;
     bool stopped_ = false;
 };
-
-// The content checksum of [offset, offset + length) of the destination as it reads now. Regular
-// files skip their holes (SEEK_DATA); offsets and the length are on the 64 KiB grid, except that
-// the range may end at the end of the volume.
-Result<ContentChecksum> read_back(const DestinationWriter& dst, int fd, uint64_t offset, uint64_t length, AlignedBuffer& buffer) {
-    ContentChecksum sum;
-    const uint64_t base = dst.base(), end = offset + length;
-    const bool file = dst.target().kind == VolumeKind::regular_file;
-    uint64_t pos = offset;
-    while (pos < end) {
-        uint64_t seg_start = pos, seg_end = end;
-        if (file) {
-            const off_t data = ::lseek(fd, static_cast<off_t>(base + pos), SEEK_DATA);
-            if (data < 0) {
-                if (errno == ENXIO) break;  // no data after pos
-                return Error{"reading back " + dst.target().path + ": SEEK_DATA failed: " + std::strerror(errno), errno, ErrorKind::io};
-            }
-            if (static_cast<uint64_t>(data) >= base + end) break;
-            const off_t hole = ::lseek(fd, data, SEEK_HOLE);
-            seg_start = align_down(static_cast<uint64_t>(data) - base, kChecksumChunk);
-            seg_start = std::max(seg_start, pos);
-            seg_end = hole < 0 ? end : std::min(end, align_up(static_cast<uint64_t>(hole) - base, kChecksumChunk));
-        }
-        for (uint64_t at = seg_start; at < seg_end;) {
-            const uint64_t n = std::min<uint64_t>(buffer.size(), seg_end - at);
-            uint64_t got = 0;
-            while (got < n) {
-                const ssize_t r = ::pread(fd, buffer.data() + got, n - got, static_cast<off_t>(base + at + got));
-                if (r < 0 && errno == EINTR) continue;
-                if (r <= 0)
-                    return Error{"reading back " + dst.target().path + " at offset " + std::to_string(at + got) + ": " +
-                                     (r < 0 ? std::strerror(errno) : "unexpected end of file"),
-                                 r < 0 ? errno : EIO, ErrorKind::io};
-                got += static_cast<uint64_t>(r);
-            }
-            sum.add(at, buffer.data(), n);
-            at += n;
-        }
-        pos = seg_end;
-    }
-    return sum;
-}
 
 Result<StreamHeader> read_header(const VolumeInfo& destination, const ReceiveOptions& opt, const ByteSource& source, uint64_t& wire) {
     char raw[kStreamHeaderSizeV2];
@@ -259,7 +231,7 @@ Result<ReceiveStats> receive_extent_stream(const VolumeInfo& destination, const 
                     else written.fetch_add(job.length);
                 }
                 queue.give_buffer(std::move(job.buffer));
-                queue.done();
+                queue.done(job.number);
             }
         });
     auto finish_writers = [&] {
@@ -269,54 +241,40 @@ Result<ReceiveStats> receive_extent_stream(const VolumeInfo& destination, const 
     };
 
     // Checkpoints: ranges [k * c, (k + 1) * c) of the slice, read back once every record
-    // covering them is applied; made durable and reported in batches.
-    AlignedBuffer read_buffer(1 << 20);
-    // What the writer writes, opened again for reading it back (the writer's fd is write-only;
-    // through /proc, because a loop device's backing file may not be reachable by a path).
-    Fd reader(::open(("/proc/self/fd/" + std::to_string(dst.fd())).c_str(), O_RDONLY | O_CLOEXEC));
-    if (opt.verify && reader.get() < 0) {
-        finish_writers();
-        return Error{"cannot open " + dst.target().path + " to read it back: " + std::strerror(errno), errno, ErrorKind::io};
-    }
-    uint64_t next_range = h.slice.from / c;
-    std::vector<std::pair<uint64_t, ContentChecksum>> pending;
-    uint64_t written_at_batch = 0;
-    auto batch_started = std::chrono::steady_clock::now();
-    auto make_durable = [&]() -> Status {
-        if (pending.empty()) return success();
-        if (Status s = dst.sync_data(); !s.ok()) return as_io(s.error());
-        if (opt.on_ranges)
-            if (Status s = opt.on_ranges(pending); !s.ok()) return s;
-        pending.clear();
-        written_at_batch = written.load();
-        batch_started = std::chrono::steady_clock::now();
-        return success();
-    };
-    auto checkpoint = [&](uint64_t applied_to, bool at_end) -> Status {
-        if (!opt.verify) return success();
-        if (next_range * c >= slice_end || std::min((next_range + 1) * c, slice_end) > applied_to)
-            return at_end ? make_durable() : success();
-        if (Status s = zeros.flush(); !s.ok()) return as_io(s.error());
-        queue.drain();
-        if (failure.failed()) return success();  // the writers' error is reported
-        while (next_range * c < slice_end && std::min((next_range + 1) * c, slice_end) <= applied_to) {
-            const uint64_t a = next_range * c, b = std::min(a + c, slice_end);
-            auto sum = read_back(dst, reader.get(), a, b - a, read_buffer);
-            if (!sum) return sum.error();
-            verified_sum.merge(*sum);
-            pending.emplace_back(next_range, *sum);
-            ++next_range;
+    // covering them is applied, on the verifier's thread; made durable and reported in batches.
+    std::unique_ptr<RangeVerifier> verifier;
+    if (opt.verify) {
+        RangeVerifier::Config vc;
+        vc.dst = &dst;
+        vc.checkpoint_bytes = c;
+        vc.slice_end = slice_end;
+        vc.first_range = h.slice.from / c;
+        vc.verified = verified_sum;
+        vc.wait_written = [&](uint64_t jobs) { queue.wait_written(jobs); };
+        vc.writes_failed = [&] { return failure.failed(); };
+        vc.bytes_written = [&] { return written.load(); };
+        vc.on_ranges = opt.on_ranges;
+        auto started = RangeVerifier::start(std::move(vc));
+        if (!started) {
+            finish_writers();
+            return started.take_error();
         }
-        const bool due = written.load() - written_at_batch >= kDurableBatchBytes ||
-                         std::chrono::steady_clock::now() - batch_started >= kDurableBatchInterval;
-        return at_end || due ? make_durable() : success();
+        verifier = std::move(*started);
+    }
+    uint64_t announced = h.slice.from / c;  // ranges below it are handed to the verifier
+    auto checkpoint = [&](uint64_t applied_to) -> Status {
+        if (!verifier || announced * c >= slice_end || std::min((announced + 1) * c, slice_end) > applied_to) return success();
+        if (Status s = zeros.flush(); !s.ok()) return as_io(s.error());
+        verifier->completed(applied_to, queue.pushed());
+        announced = applied_to >= slice_end ? (slice_end + c - 1) / c : applied_to / c;
+        return success();
     };
 
     // Read and check every record before anything is written for it.
     uint64_t expected = h.slice.from;
     bool ended = false;
     Status status;
-    while (!failure.failed()) {
+    while (!failure.failed() && !(verifier && verifier->failed())) {
         if (opt.cancel && opt.cancel->load()) {
             status = Error{"receiving cancelled", ECANCELED, ErrorKind::cancelled};
             break;
@@ -410,7 +368,7 @@ Result<ReceiveStats> receive_extent_stream(const VolumeInfo& destination, const 
             queue.push({offset, length, zstd ? aux : 0, std::move(buffer)});
         }
         expected = offset + length;
-        status = checkpoint(expected, false);
+        status = checkpoint(expected);
         if (!status.ok()) break;
     }
     if (status.ok() && ended) {
@@ -421,14 +379,16 @@ Result<ReceiveStats> receive_extent_stream(const VolumeInfo& destination, const 
         else if (*more != 0) status = Error{"bytes follow the END record", ErrorKind::invalid};
     }
     if (status.ok()) status = zeros.flush();
-    if (status.ok()) queue.drain();
-    if (status.ok() && !failure.failed()) status = checkpoint(slice_end, true);
-    // Ranges verified before a failure are still worth keeping for a resume; a failure to keep
-    // them only means they are sent again, and the stream's own error is the one to report.
-    if (!status.ok() && !failure.failed()) (void)make_durable();
+    if (status.ok() && !failure.failed()) status = checkpoint(slice_end);
+    // Every write lands (or fails) before the verifier works off the last ranges: ranges verified
+    // before a failure are still worth keeping for a resume (the verifier makes them durable
+    // unless a write failed); the stream's own error is the one to report.
     finish_writers();
+    Status checked = verifier ? verifier->finish() : success();
     if (failure.failed()) return failure.take();
     if (!status.ok()) return as_io(status.error());
+    if (!checked.ok()) return as_io(checked.error());
+    if (verifier) verified_sum = verifier->verified();
     Status synced = dst.sync();
     if (!synced.ok()) return synced.error().with_kind(ErrorKind::io);
 

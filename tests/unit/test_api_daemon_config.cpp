@@ -230,6 +230,9 @@ TEST_CASE("daemon config: stream v2 options default to what etc/volmig.conf docu
     auto d = read("");
     REQUIRE(d.ok());
     CHECK(d->migration_streams == 4);
+    CHECK(d->migration_streams_auto);
+    CHECK(read("migration_streams = auto\n")->migration_streams_auto);
+    CHECK_FALSE(read("migration_streams = 4\n")->migration_streams_auto);
     CHECK(d->migration_compression == MigrationCompression::automatic);
     CHECK(d->stream_resume_grace == std::chrono::seconds(120));
     auto set = read("migration_streams = 2\nmigration_compression = none\nstream_resume_grace = 0\n");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,7 +21,7 @@ namespace {
 
 class OneAnswerServer {
 public:
-    OneAnswerServer() {
+    explicit OneAnswerServer(std::chrono::milliseconds delay = {}) : delay_(delay) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
@@ -66,6 +67,7 @@ private:
             ++connections_;
             if (read_request(c)) {
                 ++requests_;
+                std::this_thread::sleep_for(delay_);
                 const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
                 (void)::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
                 if (read_request(c)) ++requests_;  // and then gone, without an answer
@@ -74,6 +76,7 @@ private:
         }
     }
 
+    std::chrono::milliseconds delay_;
     int fd_ = -1;
     uint16_t port_ = 0;
     std::thread thread_;
@@ -126,4 +129,19 @@ TEST_CASE("http_client: require_tls refuses an http:// URL before sending anythi
     CHECK(r.error().kind == ErrorKind::refused);
     CHECK(r.error().message.find("TLS is required (peer_require_tls)") != std::string::npos);
     CHECK(server.connections() == 0);
+}
+
+TEST_CASE("http_client: the pool measures the round trip of its calls, a slow answer as slow") {
+    OneAnswerServer fast, slow(std::chrono::milliseconds(40));
+    HttpConnections fast_pool, slow_pool;
+    CHECK(fast_pool.round_trip().count() == 0);  // nothing measured yet
+    HttpOptions options;
+    options.connections = &fast_pool;
+    REQUIRE(http_request("GET", fast.url(), "", options).ok());
+    options.connections = &slow_pool;
+    REQUIRE(http_request("GET", slow.url(), "", options).ok());
+    CHECK(fast_pool.round_trip().count() > 0);
+    CHECK(fast_pool.round_trip() < std::chrono::milliseconds(40));
+    CHECK(slow_pool.round_trip() >= std::chrono::milliseconds(40));
+    CHECK(slow_pool.round_trip() < std::chrono::seconds(5));
 }
