@@ -195,6 +195,7 @@ private:
     struct TargetSession {
         std::shared_ptr<CopyAttachment> attachment;
         VolumeInfo info;
+        std::shared_ptr<ReceiveTarget> target;  // opened by the first slice, written by all (v2)
         unsigned users = 0;
         std::vector<StreamSlice> live;
         uint64_t bytes_written = 0, wire_bytes = 0;

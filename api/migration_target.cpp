@@ -164,9 +164,6 @@ Result<nlohmann::json> MigrationService::prepare_receive(const std::string& volu
     StreamTerms terms;
     const unsigned cap = volumes_.config().http.max_connections_per_client;
     terms.streams = std::max(1u, std::min(args->streams, cap > 2 ? cap - 2 : 1u));
-    // Slices write through one DestinationWriter each, which holds a block device (thick_file's
-    // loop device, an LV) exclusively: parallel slices only onto file volumes (thin_file) for now.
-    if (b->driver->driver_name() != "thin_file") terms.streams = 1;
     terms.compression = args->zstd;
     terms.checkpoint_bytes = choose_checkpoint_bytes(args->data_bytes ? args->data_bytes : volume->size, args->block_size);
     Status saved = store_.insert(m, [&](VolumeStore::Tx& tx) -> Status {

@@ -74,7 +74,7 @@ Result<MigrationService::TargetSession*> MigrationService::open_target_session(c
         auto shared = std::make_shared<CopyAttachment>(std::move(*attached));
         auto info = inspect_volume(shared->path());
         if (!info) return info.take_error();
-        it = target_sessions_.emplace(m.id, TargetSession{shared, *info, 0, {}, 0, 0}).first;
+        it = target_sessions_.emplace(m.id, TargetSession{shared, *info, nullptr, 0, {}, 0, 0}).first;
     }
     ++it->second.users;
     return &it->second;
@@ -175,6 +175,21 @@ ApiResponse MigrationService::receive_stream(const ApiRequest& head, std::istrea
     const VolumeInfo info = (*session)->info;
 
     ReceiveOptions options;
+    {
+        // One opening of the destination for all the migration's slices (a block device is held
+        // exclusively while written).
+        std::unique_lock<std::mutex> lock(targets_mutex_);
+        if (!(*session)->target) {
+            auto opened = open_receive_target(info, IoMode::automatic, m.block_size);
+            if (!opened) {
+                lock.unlock();
+                close_target_session(m.id, nullptr);
+                return fail(opened.error());
+            }
+            (*session)->target = *opened;
+        }
+        options.target = (*session)->target;
+    }
     options.strategy = *m.strategy;
     options.writers = std::max(1u, 4 / t.streams);
     options.verify = true;

@@ -36,6 +36,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,7 +50,8 @@
 
 namespace volmig {
 
-class RateLimiter;  // copy/unit_io.hpp
+class RateLimiter;        // copy/unit_io.hpp
+class DestinationWriter;  // copy/destination.hpp
 
 constexpr char kStreamMagic[8] = {'V', 'M', 'I', 'G', 'S', 'T', 'R', '1'};
 constexpr char kStreamMagicV2[8] = {'V', 'M', 'I', 'G', 'S', 'T', 'R', '2'};
@@ -124,6 +126,15 @@ struct SendStats {
 // Streams `source` ([0, map.size()), or options.slice) into `sink`, reading only the extents of `map`.
 Result<SendStats> send_extent_stream(const VolumeInfo& source, const ExtentMap& map, const SendOptions& options, const ByteSink& sink);
 
+// A destination opened once for all the slice streams of one migration: a block device (a thick
+// volume's loop device, an LV) is held exclusively while written, so its slices share one opening.
+struct ReceiveTarget {
+    std::unique_ptr<DestinationWriter> writer;
+    uint64_t block_size = 0;
+    ~ReceiveTarget();
+};
+Result<std::shared_ptr<ReceiveTarget>> open_receive_target(const VolumeInfo& destination, IoMode io, uint64_t block_size);
+
 struct ReceiveOptions {
     Strategy strategy = Strategy::full;  // how ZERO records are applied
     IoMode io = IoMode::automatic;
@@ -136,6 +147,9 @@ struct ReceiveOptions {
     // synced, read back and verified as they complete (v1 streams too).
     uint64_t checkpoint_bytes = 64ull << 20;
     bool allow_compressed = false;  // ZDATA was negotiated
+    // Written through this opening (shared with the migration's other slices) when set; its
+    // block size must be the stream's. Else the receiver opens the destination itself.
+    std::shared_ptr<ReceiveTarget> target;
     // Called once the header is read and checked, before anything is written: an error refuses
     // the stream (its kind is kept); the answer is the sum of the slice's ranges before `from`
     // that the caller holds verified (v2; ignored for v1).

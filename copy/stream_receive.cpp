@@ -177,6 +177,18 @@ Result<StreamHeader> read_header(const VolumeInfo& destination, const ReceiveOpt
 
 }  // namespace
 
+ReceiveTarget::~ReceiveTarget() = default;
+
+Result<std::shared_ptr<ReceiveTarget>> open_receive_target(const VolumeInfo& destination, IoMode io, uint64_t block_size) {
+    std::vector<std::string> warnings;
+    auto writer = DestinationWriter::open(destination, io, block_size, warnings);
+    if (!writer) return writer.take_error();
+    auto target = std::make_shared<ReceiveTarget>();
+    target->writer = std::move(*writer);
+    target->block_size = block_size;
+    return target;
+}
+
 Result<ReceiveStats> receive_extent_stream(const VolumeInfo& destination, const ReceiveOptions& opt, const ByteSource& source) {
     const auto start = std::chrono::steady_clock::now();
     ReceiveStats stats;
@@ -193,10 +205,19 @@ Result<ReceiveStats> receive_extent_stream(const VolumeInfo& destination, const 
         if (h.version == 2) verified_sum = *accepted;
     }
 
-    std::vector<std::string> warnings;
-    auto writer = DestinationWriter::open(destination, opt.io, h.block_size, warnings);
-    if (!writer) return writer.take_error();
-    DestinationWriter& dst = **writer;
+    std::unique_ptr<DestinationWriter> own;
+    if (opt.target) {
+        if (opt.target->block_size != h.block_size)
+            return Error{"the stream's block size " + std::to_string(h.block_size) + " is not the " + std::to_string(opt.target->block_size) +
+                             " its migration was prepared with",
+                         ErrorKind::invalid};
+    } else {
+        std::vector<std::string> warnings;
+        auto writer = DestinationWriter::open(destination, opt.io, h.block_size, warnings);
+        if (!writer) return writer.take_error();
+        own = std::move(*writer);
+    }
+    DestinationWriter& dst = opt.target ? *opt.target->writer : *own;
     RangeZeroer zeroer(dst.fd(), dst.target(), nullptr, dst.base());
     ZeroTally zero_tally;
     ZeroBatch zeros(opt.strategy, zeroer, zero_tally);

@@ -2,7 +2,8 @@
 """Migrating a thin volume onto a thick_file pool that the operator supplied already filled with
 old data (host-b) is planned full, never sparse: the destination region ends up byte-identical
 to the source, with every stale byte of the pool overwritten (the zero ranges of the source
-included)."""
+included). Four slice streams write it at once (migration_streams = 4), through one opening of
+the destination's loop device, which a writer holds exclusively."""
 import os
 import sys
 
@@ -15,7 +16,7 @@ STALE = b"\xa5" * 4096  # what the pool held before volmig was pointed at it
 
 
 def scenario(lab):
-    a, b = daemon_pair(lab, b_backends={"thick": {"volume_driver": "thick_file"}}, start=False)
+    a, b = daemon_pair(lab, b_backends={"thick": {"volume_driver": "thick_file"}}, start=False, a_defaults={"migration_streams": "4"})
     # The operator's pool: 1 GiB of old bytes, not created by volmig (so its free space is dirty).
     fill_file(b.backends["thick"]["pool_file"], STALE)
     a.start()
@@ -35,6 +36,7 @@ def scenario(lab):
     plan = m["plan"]
     check(plan["strategy"] == "full", f"plan is {plan['strategy']}, expected full onto a dirty thick pool: {plan['summary']}")
     check("cinder_sparse_copy_volume=false" in plan["summary"], f"the plan does not say why: {plan['summary']}")
+    check(m["report"].get("streams") == 4, f"the report says {m['report'].get('streams')} streams onto thick_file, expected 4")
     written = m["report"]["bytes"]
     check(written["skipped"] == 0, f"a full copy skipped {written['skipped']} bytes: {written}")
 
