@@ -142,13 +142,10 @@ std::chrono::microseconds HttpConnections::round_trip() const {
 
 void HttpConnections::give(void* handle, uint64_t new_connections, std::chrono::microseconds round_trip) {
     connections_ += new_connections;
-    if (round_trip.count() > 0) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        round_trips_[next_round_trip_++ % round_trips_.size()] = round_trip;
-    }
     // The call's options point into its stack (error buffer, headers, body): none may outlive it.
     curl_easy_reset(static_cast<CURL*>(handle));
     std::lock_guard<std::mutex> lock(mutex_);
+    if (round_trip.count() > 0) round_trips_[next_round_trip_++ % round_trips_.size()] = round_trip;
     if (idle_.size() < max_idle_) idle_.push_back(handle);
     else free_handle(handle);
 }

@@ -76,7 +76,6 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         job.number = ++pushed_;
         jobs_.push_back(std::move(job));
-        ++pending_;
         ready_.notify_one();
     }
     uint64_t pushed() const {
@@ -93,7 +92,6 @@ public:
     }
     void done(uint64_t number) {
         std::lock_guard<std::mutex> lock(mutex_);
-        --pending_;
         finished_.insert(number);
         while (!finished_.empty() && *finished_.begin() == finished_prefix_ + 1) {
             finished_.erase(finished_.begin());
@@ -107,11 +105,6 @@ public:
         std::unique_lock<std::mutex> lock(mutex_);
         freed_.wait(lock, [&] { return finished_prefix_ >= number; });
     }
-    // Waits until every job pushed so far has been written (or failed).
-    void drain() {
-        std::unique_lock<std::mutex> lock(mutex_);
-        freed_.wait(lock, [&] { return pending_ == 0 || stopped_; });
-    }
     void stop() {
         std::lock_guard<std::mutex> lock(mutex_);
         stopped_ = true;
@@ -121,7 +114,7 @@ public:
 
 private:
     size_t capacity_;
-    size_t allocated_ = 0, pending_ = 0;
+    size_t allocated_ = 0;
     uint64_t pushed_ = 0, finished_prefix_ = 0;
     std::set<uint64_t> finished_;  // finished out of order, above finished_prefix_
     mutable std::mutex mutex_;
