@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """With max_concurrent_migrations = 2, five migrations asked for at once: two start, the other
 three wait with migration_status starting and volmig:migration state queued at positions 1, 2,
-3 (in the order asked), holding no destination volume on the peer; positions only move up, and
+3 (in the order asked), holding no destination volume on the peer; positions only move up (each
+leaves the queue from a position within the cap), and
 at no look are more than two migrations started and unfinished. All five end in success,
 identical on the destination."""
 import os
@@ -56,7 +57,9 @@ def scenario(lab):
         check(ended[vid]["state"] == "success", f"{vid} ended {ended[vid]['state']}: {ended[vid].get('error')}")
     check(most[0] == CAP, f"never saw {CAP} migrations running at once (at most {most[0]})")
     for vid, seen in positions.items():
-        check(all(x >= y for x, y in zip(seen, seen[1:])) and seen[-1] == 1, f"the queue positions of {vid} went {seen}")
+        # Both running copies may end between two looks, so a migration can leave the queue from
+        # any position up to CAP without being seen at 1.
+        check(all(x >= y for x, y in zip(seen, seen[1:])) and seen[-1] <= CAP, f"the queue positions of {vid} went {seen}")
         check(states[vid][0] == "queued" and "migrating" in states[vid], f"{vid} went through {states[vid]}")
     for v, digest in sources:
         moved = b.show(v["id"])
