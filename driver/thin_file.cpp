@@ -38,6 +38,8 @@ Status ThinFileDriver::check_setup() {
         return Error{"[" + backend_ + "] pool_path " + pool_path_ + " is not a directory", ErrorKind::invalid};
     }
     if (::access(pool_path_.c_str(), W_OK) != 0) return errno_error("[" + backend_ + "] pool_path " + pool_path_ + " is not writable");
+    if (size_t left = unlinker_.adopt_leftovers(pool_path_); left > 0 && context_.log)
+        context_.log("[" + backend_ + "] deleting " + std::to_string(left) + " volume file(s) a previous run had removed");
     if (pool_size_ == 0) {
         struct statvfs vfs {};
         if (::statvfs(pool_path_.c_str(), &vfs) != 0) return errno_error("statvfs " + pool_path_);
@@ -73,10 +75,7 @@ Result<VolumeLocation> ThinFileDriver::create(const std::string& id, uint64_t si
     return VolumeLocation{path};
 }
 
-Status ThinFileDriver::remove(const VolumeRef& v) {
-    if (::unlink(v.location.value.c_str()) != 0 && errno != ENOENT) return errno_error("cannot delete volume file " + v.location.value);
-    return success();
-}
+Status ThinFileDriver::remove(const VolumeRef& v) { return unlinker_.remove(v.location.value); }
 
 Result<VolumeLocation> ThinFileDriver::extend(const VolumeRef& v, uint64_t new_size) {
     if (new_size <= v.size)

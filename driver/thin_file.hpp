@@ -1,11 +1,13 @@
 // thin_file: a pool directory of sparse files, one per volume, named volume-<id>.
 // New volumes read as zeros (holes); releasing a range punches a hole; allocation is the
-// files' allocated blocks. Options: pool_path, pool_size, max_over_subscription_ratio.
+// files' allocated blocks. A removed volume's file is renamed out of sight at once and unlinked
+// by a thread (deferred_unlink.hpp). Options: pool_path, pool_size, max_over_subscription_ratio.
 #pragma once
 
 #include <mutex>
 
 #include "driver/config.hpp"
+#include "driver/deferred_unlink.hpp"
 #include "driver/driver.hpp"
 
 namespace volmig {
@@ -43,6 +45,7 @@ private:
     double ratio_;
     DriverContext context_;
     std::mutex mutex_;  // capacity checks and creates are atomic together
+    DeferredUnlink unlinker_;  // last member: it finishes its unlinks before the rest goes
 };
 
 }  // namespace volmig

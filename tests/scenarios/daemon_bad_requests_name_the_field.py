@@ -13,7 +13,7 @@ import urllib.request
 from volmig_lab import GiB
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from scenario_support import expect, http, run_scenario
+from scenario_support import expect, http, pool_listing, run_scenario
 
 
 FAULTS = {400: "badRequest", 404: "itemNotFound", 405: "badMethod"}
@@ -117,7 +117,7 @@ def main(lab):
     expect([v["id"] for v in vols] == [kid], f"volumes after the refused requests: {[(v['id'], v['status']) for v in vols]}")
     k = d.show(kid)
     expect(k["status"] == "available" and k["size"] == 2 and k["volmig:size_bytes"] == 2 * GiB, f"the kept volume changed: {k['status']} {k['size']}")
-    expect(os.listdir(thin_pool) == [os.path.basename(kpath)], f"thin pool directory holds {os.listdir(thin_pool)}")
+    expect(pool_listing(thin_pool) == [os.path.basename(kpath)], f"thin pool directory holds {pool_listing(thin_pool)}")
     expect(os.stat(kpath).st_size == 2 * GiB, f"the kept volume's file is {os.stat(kpath).st_size} bytes, expected {2 * GiB}")
     expect(os.stat(thick_pool).st_size == 2 * GiB, f"the thick pool file is {os.stat(thick_pool).st_size} bytes")
     metrics = urllib.request.urlopen(d.url + "/metrics", timeout=30).read().decode()

@@ -10,7 +10,7 @@ import sys
 from volmig_lab import GiB, MiB
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from scenario_support import check, http, run_scenario
+from scenario_support import check, http, pool_listing, run_scenario
 
 
 LINE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (\d+(?:\.\d+)?)$')
@@ -110,7 +110,7 @@ def main(lab):
     check(g("volmig_volumes", "thin") == 1, f"volmig_volumes thin = {g('volmig_volumes', 'thin')}, expected 1")
     check(g("volmig_volumes", "thick") == 1, f"volmig_volumes thick = {g('volmig_volumes', 'thick')}, expected 1")
     check(g("volmig_pool_provisioned_bytes", "thin") == 1 * GiB, f"thin provisioned {g('volmig_pool_provisioned_bytes', 'thin')}, expected 1 GiB")
-    on_disk = sum(os.stat(os.path.join(thin_pool, n)).st_blocks * 512 for n in os.listdir(thin_pool))
+    on_disk = sum(os.stat(os.path.join(thin_pool, n)).st_blocks * 512 for n in pool_listing(thin_pool))
     check(on_disk >= 8 * MiB, f"the thin pool's files hold {on_disk} bytes (test premise)")
     check(g("volmig_pool_allocated_bytes", "thin") == on_disk,
           f"thin allocated {g('volmig_pool_allocated_bytes', 'thin')} bytes, the pool's files hold {on_disk}")

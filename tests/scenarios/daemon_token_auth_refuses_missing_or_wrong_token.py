@@ -8,7 +8,7 @@ import sys
 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from scenario_support import check, http as http_request, run_scenario
+from scenario_support import check, http as http_request, pool_listing, run_scenario
 
 TOKEN = "s3cret-admin-token"
 WRONG = "not-the-token-42"
@@ -43,7 +43,7 @@ def main(lab):
     expect_401(*http("GET", d.url + "/v3/volumes", token=TOKEN + "x"), "GET /v3/volumes with the token plus a character")
     expect_401(*http("POST", d.url + "/v3/volumes", body={"volume": {"size": 1}}), "POST /v3/volumes without X-Auth-Token")
     expect_401(*http("POST", d.url + "/v3/volumes", token=WRONG, body={"volume": {"size": 1}}), "POST /v3/volumes with a wrong token")
-    check(os.listdir(pool) == [], f"refused creates left files in the pool: {os.listdir(pool)}")
+    check(pool_listing(pool) == [], f"refused creates left files in the pool: {pool_listing(pool)}")
 
     # The right token: 200, and a create works.
     status, raw = http("GET", d.url + "/v3/volumes", token=TOKEN)
@@ -52,7 +52,7 @@ def main(lab):
     status, raw = http("POST", d.url + "/v3/volumes", token=TOKEN, body={"volume": {"size": 1, "name": "ok"}})
     check(status == 202, f"POST /v3/volumes with the right token answered {status}: {raw[:300]!r}")
     vid = json.loads(raw)["volume"]["id"]
-    check(os.listdir(pool) == [f"volume-{vid}"], f"pool holds {os.listdir(pool)}, expected only volume-{vid}")
+    check(pool_listing(pool) == [f"volume-{vid}"], f"pool holds {pool_listing(pool)}, expected only volume-{vid}")
     status, raw = http("GET", d.url + "/metrics", token=TOKEN)
     check(status == 200 and b"volmig_http_requests_total" in raw, f"GET /metrics with the right token answered {status}")
 

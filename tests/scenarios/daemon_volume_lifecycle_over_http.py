@@ -9,7 +9,7 @@ import sys
 from volmig_lab import GiB
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from scenario_support import check, http as http_request, run_scenario
+from scenario_support import check, http as http_request, pool_listing, run_scenario
 
 
 def http(method, url, body=None):
@@ -20,7 +20,7 @@ def http(method, url, body=None):
 def lifecycle(d, pool, prefix, project):
     base = d.url + prefix
     what = f"[{prefix}]"
-    before = set(os.listdir(pool))
+    before = set(pool_listing(pool))
 
     # create
     status, body = http("POST", base + "/volumes",
@@ -39,7 +39,7 @@ def lifecycle(d, pool, prefix, project):
     check(self_href == [f"{base}/volumes/{vid}"], f"{what} self link {self_href}, expected {base}/volumes/{vid}")
     path = os.path.join(pool, f"volume-{vid}")
     check(v["volmig:location"] == path, f"{what} location {v['volmig:location']!r}, expected {path!r}")
-    check(set(os.listdir(pool)) - before == {f"volume-{vid}"}, f"{what} pool directory after create: {sorted(os.listdir(pool))}")
+    check(set(pool_listing(pool)) - before == {f"volume-{vid}"}, f"{what} pool directory after create: {sorted(pool_listing(pool))}")
     st = os.stat(path)
     check(st.st_size == GiB, f"{what} volume file is {st.st_size} bytes, expected {GiB}")
     check(st.st_blocks * 512 <= 1 << 20, f"{what} new volume file is not sparse: {st.st_blocks * 512} bytes allocated")
@@ -82,7 +82,7 @@ def lifecycle(d, pool, prefix, project):
     status, body = http("DELETE", f"{base}/volumes/{vid}")
     check(status == 202, f"{what} delete answered {status}: {body}")
     check(not os.path.exists(path), f"{what} the volume file {path} still exists after delete")
-    check(set(os.listdir(pool)) == before, f"{what} pool directory after delete: {sorted(os.listdir(pool))}")
+    check(set(pool_listing(pool)) == before, f"{what} pool directory after delete: {sorted(pool_listing(pool))}")
     status, body = http("GET", f"{base}/volumes/{vid}")
     check(status == 404 and "itemNotFound" in body, f"{what} show after delete answered {status}: {body}")
     status, body = http("GET", f"{base}/volumes/detail")
@@ -95,7 +95,7 @@ def main(lab):
     pool = d.backends["thin"]["pool_path"]
     lifecycle(d, pool, "/v3", "")
     lifecycle(d, pool, "/v3/6f1a0c2e8d", "6f1a0c2e8d")
-    check(os.listdir(pool) == [], f"the pool is not empty at the end: {os.listdir(pool)}")
+    check(pool_listing(pool) == [], f"the pool is not empty at the end: {pool_listing(pool)}")
     log = open(d.log_path).read()
     check(log.count("created volume ") == 2 and log.count("deleted volume ") == 2, "the log does not record 2 creates and 2 deletes")
 

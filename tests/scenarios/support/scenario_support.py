@@ -286,6 +286,18 @@ def pool_files(path):
     return sorted(f for f in os.listdir(path) if f.startswith("volume-"))
 
 
+DELETING = ".deleting-"  # driver/deferred_unlink.hpp: a removed volume file until its unlink ends
+
+
+def pool_listing(path, timeout=10):
+    """Every name in a thin pool directory, once the files removed volumes left under their
+    hidden name are unlinked (waits up to `timeout` s; what is still there is listed)."""
+    deadline = time.time() + timeout
+    while any(n.startswith(DELETING) for n in os.listdir(path)) and time.time() < deadline:
+        time.sleep(0.05)
+    return os.listdir(path)
+
+
 def fill_file(path, pattern, length=GiB):
     """Writes `pattern` (a divisor of 1 MiB long) over and over into `path`, `length` bytes,
     and syncs: a pool that held old data before volmig was pointed at it."""
