@@ -97,6 +97,8 @@ public:
 
     // Target side.
     Result<nlohmann::json> prepare_receive(const std::string& volume_id, const nlohmann::json& args);
+    // Whether `args` are well-formed volmig-prepare_receive arguments (nothing else is checked).
+    static Status check_prepare_args(const nlohmann::json& args);
     // Stream v2 target side (stream_receiver.cpp): a slice stream (or a whole v1 stream), the
     // verified ranges for a resume, and the one verification of the whole volume.
     ApiResponse receive_stream(const ApiRequest& head, std::istream& body);

@@ -148,11 +148,13 @@ void MigrationService::install(RestApi& api, HttpServer& server) {
     api.add_action("volmig-plan_migration", [this](const ApiRequest&, const std::string&, const std::string& id, const nlohmann::json& args) {
         return plan_preview(id, args);
     });
-    api.add_action("volmig-prepare_receive", [this](const ApiRequest&, const std::string&, const std::string& id, const nlohmann::json& args) {
+    ActionHandler prepare = [this](const ApiRequest&, const std::string&, const std::string& id, const nlohmann::json& args) {
         auto ready = prepare_receive(id, args);
         if (!ready) return error_response(ready.error());
         return ok_response(*ready);
-    });
+    };
+    api.add_action("volmig-prepare_receive", prepare);
+    api.add_create_extension(kPrepareOnCreate, {[](const nlohmann::json& args) { return check_prepare_args(args); }, prepare});
     api.add_action("volmig-stream_resume_point", [this](const ApiRequest&, const std::string&, const std::string& id, const nlohmann::json& args) {
         return resume_point(id, args);
     });

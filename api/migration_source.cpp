@@ -271,8 +271,13 @@ void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
     create.volume_type = plan->volume_type;
     create.project_id = source->project_id;
     create.migration_id = m.id;
-    auto created = (*peer)->create(create);
-    if (!created) return roll_back(m, "creating the destination volume failed: " + created.error().message);
+    PrepareRequest prepare{m.volume_id, m.source_host, plan->plan.strategy, plan->plan.block_size};
+    offer_stream_terms(volumes_.config(), plan->source_extents ? plan->source_extents->data_bytes() : source->size, (*peer)->round_trip(),
+                       prepare);
+    // One call where the peer can: the destination volume, and its receive prepared.
+    auto made = (*peer)->create_prepared(create, prepare);
+    if (!made) return roll_back(m, "creating the destination volume failed: " + made.error().message);
+    const PeerVolume* created = &made->volume;
     m.destination_volume_id = created->id;
     if (Status s = store_.save(m); !s.ok()) return roll_back(m, "the destination volume could not be recorded: " + s.error().message);
     failpoint("source.after_destination_created");
@@ -293,10 +298,7 @@ void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
         target = *shown;
     }
 
-    PrepareRequest prepare{m.volume_id, m.source_host, plan->plan.strategy, plan->plan.block_size};
-    offer_stream_terms(volumes_.config(), plan->source_extents ? plan->source_extents->data_bytes() : source->size, (*peer)->round_trip(),
-                       prepare);
-    auto prepared = (*peer)->prepare_receive(m.destination_volume_id, prepare);
+    auto prepared = made->prepared ? Result<PreparedReceiver>(*made->prepared) : (*peer)->prepare_receive(m.destination_volume_id, prepare);
     if (!prepared) return roll_back(m, "the destination refused to receive: " + prepared.error().message);
     if (!same_daemon)  // a local copy is the copy engine's: no stream
         if (Status s = check_stream_terms(spec->host, prepare, *prepared); !s.ok()) return roll_back(m, s.error().message);

@@ -110,6 +110,11 @@ Result<AdoptArgs> parse_adopt_args(const nlohmann::json& args) {
 
 }  // namespace
 
+Status MigrationService::check_prepare_args(const nlohmann::json& args) {
+    auto parsed = parse_prepare_args(args);
+    return parsed ? success() : Status(parsed.error());
+}
+
 Result<nlohmann::json> MigrationService::prepare_receive(const std::string& volume_id, const nlohmann::json& json) {
     auto args = parse_prepare_args(json);
     if (!args) return args.take_error();

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "api/json_input.hpp"
+#include "api/rest.hpp"
 
 namespace volmig {
 
@@ -146,6 +147,7 @@ Result<StreamReceipt> parse_stream_reply(const PeerExchange& x, const std::strin
     r.destination_checksum = f.text("destination_checksum");
     r.verified = f.boolean("verified");
     r.seconds = f.optional_number("seconds").value_or(0);
+    r.allocated_bytes = f.optional_whole("allocated_bytes");
     if (!f.ok()) return shape_error(x, "a receipt that does not fit (" + f.problem() + ")", shape);
     auto s = parse_strategy(strategy);
     if (!s || *s == Strategy::automatic) return shape_error(x, "strategy " + json_for_message(strategy), "full, sparse or full+discard");
@@ -162,6 +164,12 @@ Result<nlohmann::json> parse_capabilities_reply(const PeerExchange& x, const std
 }
 
 namespace {
+
+nlohmann::json prepare_arguments(const PrepareRequest& r) {
+    return {{"source_volume", r.source_volume}, {"source_host", r.source_host}, {"strategy", to_string(r.strategy)},
+            {"block_size", r.block_size},       {"streams", r.streams},         {"compression", r.compression},
+            {"data_bytes", r.data_bytes}};
+}
 
 std::string url_encode(const std::string& text) {
     static const char* hex = "0123456789ABCDEF";
@@ -197,29 +205,50 @@ public:
     }
 
     Result<PeerVolume> create(const CreateTargetRequest& r) override {
+        auto created = create_call(r, nullptr);
+        if (!created) return created.take_error();
+        return created->volume;
+    }
+
+    Result<CreatedTarget> create_prepared(const CreateTargetRequest& r, const PrepareRequest& prepare) override {
+        return create_call(r, &prepare);
+    }
+
+    Result<CreatedTarget> create_call(const CreateTargetRequest& r, const PrepareRequest* prepare) {
         PeerExchange x{host_, "create (POST /v3/volumes)"};
         nlohmann::json volume = {{"size", r.size_gib},
                                  {"name", r.name},
                                  {"volume_type", r.volume_type},
                                  {"metadata", {{"volmig:migration_id", r.migration_id}}}};
-        auto body = exchange(x, "POST", "/v3/" + (r.project_id.empty() ? std::string() : url_encode(r.project_id) + "/") + "volumes",
-                             {{"volume", volume}});
+        nlohmann::json request = {{"volume", volume}};
+        if (prepare) request[kPrepareOnCreate] = prepare_arguments(*prepare);
+        auto body = exchange(x, "POST", "/v3/" + (r.project_id.empty() ? std::string() : url_encode(r.project_id) + "/") + "volumes", request);
         if (!body) return body.take_error();
         auto v = parse_volume_reply(x, *body);
-        if (!v) {
-            // The peer may have made a volume even though its answer does not fit: when the
-            // answer names one, it is reported as failed so that the caller deletes it.
+        if (v && prepare) {
+            // The peer's prepare answer, when it gave one. One that does not parse is left
+            // unused: preparing again is answered the same (prepare_receive is idempotent).
+            CreatedTarget out{*v, std::nullopt};
             auto doc = parse_json_bounded(*body);
-            if (doc && doc->is_object() && doc->contains("volume") && (*doc)["volume"].is_object() && (*doc)["volume"].contains("id") &&
-                (*doc)["volume"]["id"].is_string() && is_volume_id((*doc)["volume"]["id"].get<std::string>())) {
-                PeerVolume failed;
-                failed.id = (*doc)["volume"]["id"].get<std::string>();
-                failed.status = VolumeStatus::error;
-                failed.error = v.error().message;
-                return failed;
+            if (doc && doc->is_object() && doc->contains(kPrepareOnCreate) && (*doc)[kPrepareOnCreate].is_object()) {
+                PeerExchange px{host_, "prepare_receive (in POST /v3/volumes)"};
+                if (auto prepared = parse_prepare_reply(px, (*doc)[kPrepareOnCreate].dump(), prepare->strategy)) out.prepared = *prepared;
             }
+            return out;
         }
-        return v;
+        if (v) return CreatedTarget{*v, std::nullopt};
+        // The peer may have made a volume even though its answer does not fit: when the answer
+        // names one, it is reported as failed so that the caller deletes it.
+        auto doc = parse_json_bounded(*body);
+        if (doc && doc->is_object() && doc->contains("volume") && (*doc)["volume"].is_object() && (*doc)["volume"].contains("id") &&
+            (*doc)["volume"]["id"].is_string() && is_volume_id((*doc)["volume"]["id"].get<std::string>())) {
+            PeerVolume failed;
+            failed.id = (*doc)["volume"]["id"].get<std::string>();
+            failed.status = VolumeStatus::error;
+            failed.error = v.error().message;
+            return CreatedTarget{failed, std::nullopt};
+        }
+        return v.take_error();
     }
 
     Result<PeerVolume> show(const std::string& volume_id) override {
@@ -244,15 +273,7 @@ public:
     Result<PreparedReceiver> prepare_receive(const std::string& volume_id, const PrepareRequest& r) override {
         const std::string path = "/v3/volumes/" + url_encode(volume_id) + "/action";
         PeerExchange x{host_, "prepare_receive (POST " + path + ")"};
-        auto body = exchange(x, "POST", path,
-                             {{"volmig-prepare_receive",
-                               {{"source_volume", r.source_volume},
-                                {"source_host", r.source_host},
-                                {"strategy", to_string(r.strategy)},
-                                {"block_size", r.block_size},
-                                {"streams", r.streams},
-                                {"compression", r.compression},
-                                {"data_bytes", r.data_bytes}}}});
+        auto body = exchange(x, "POST", path, {{"volmig-prepare_receive", prepare_arguments(r)}});
         if (!body) return body.take_error();
         return parse_prepare_reply(x, *body, r.strategy);
     }

@@ -68,6 +68,12 @@ struct PreparedReceiver {
     uint64_t checkpoint_bytes = 0;       // the checkpoint grid C
 };
 
+// A created destination volume, and the receiver's terms when the create prepared it too.
+struct CreatedTarget {
+    PeerVolume volume;
+    std::optional<PreparedReceiver> prepared;
+};
+
 // The receiver's verified ranges of a migration (for a resume): range index -> partial checksum.
 struct ResumePoint {
     std::string source_volume, destination_volume;
@@ -84,6 +90,7 @@ struct StreamReceipt {
     std::string source_checksum, destination_checksum;
     bool verified = false;
     double seconds = 0;
+    std::optional<uint64_t> allocated_bytes;  // the volume's allocation after the finish, if told
 };
 
 struct AdoptRequest {
@@ -112,6 +119,14 @@ public:
     // a destination whose create answer was lost can still be found and deleted.
     virtual Result<std::vector<PeerVolume>> created_for(const std::string& migration_id) = 0;
     virtual Result<PreparedReceiver> prepare_receive(const std::string& volume_id, const PrepareRequest& request) = 0;
+    // create() and prepare_receive() in one call where the peer can (rest.hpp kPrepareOnCreate):
+    // `prepared` is empty when it did not, and the caller prepares on its own once the volume is
+    // available. This default never combines them.
+    virtual Result<CreatedTarget> create_prepared(const CreateTargetRequest& request, const PrepareRequest&) {
+        auto created = create(request);
+        if (!created) return created.take_error();
+        return CreatedTarget{std::move(*created), std::nullopt};
+    }
     // `data_bytes`: how much data the stream will carry, for the receiver's progress.
     virtual Result<StreamReceipt> stream(const std::string& volume_id, const std::string& stream_token, uint64_t data_bytes,
                                          const BodySource& body) = 0;

@@ -39,6 +39,11 @@ struct ApiResponse {
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// A create request (POST /v3/volumes) may carry this action's arguments beside "volume": the new
+// volume is then prepared to receive a migration in the same call (one round trip less for a
+// migration source), and the answer carries the action's reply under the same key.
+inline constexpr const char* kPrepareOnCreate = "volmig-prepare_receive";
+
 // Extra actions and routes that later layers (migration) plug in.
 using ActionHandler = std::function<ApiResponse(const ApiRequest&, const std::string& project_id, const std::string& volume_id,
                                                 const nlohmann::json& arguments)>;
@@ -53,6 +58,15 @@ using VolumeResourceHandler = std::function<ApiResponse(const ApiRequest&, const
 // PUT /v3/{project_id}/volumes/ID: called only for a volume that exists.
 using VolumeUpdateHandler = std::function<ApiResponse(const ApiRequest&, const std::string& project_id, const std::string& volume_id)>;
 using ViewDecorator = std::function<void(const VolumeRecord&, nlohmann::json& view)>;
+// A field a create request may carry beside "volume" (kPrepareOnCreate): `check` reads its value
+// before anything is made (an error is the request's 400, and nothing is created); `apply` runs
+// on the new volume once it is available, and its answer is the create answer's field of that
+// name (a refusal as {"error": its body}: the volume stays, the caller decides).
+struct CreateExtension {
+    std::function<Status(const nlohmann::json& arguments)> check;
+    ActionHandler apply;
+};
+
 // Adds fields to many views at once, views[i] being records[i]'s: a listing's views, or one
 // volume's (a list of one). A decorator that reads the database makes one query for a whole
 // listing this way, rather than one (or two) per volume.
@@ -77,6 +91,7 @@ public:
     std::optional<ApiResponse> authorize(const ApiRequest& head) const;
 
     void add_action(const std::string& name, ActionHandler handler) { actions_[name] = std::move(handler); }
+    void add_create_extension(const std::string& key, CreateExtension extension) { create_extensions_[key] = std::move(extension); }
     void add_collection(const std::string& name, CollectionHandler handler) { collections_[name] = std::move(handler); }
     void add_volume_resource(const std::string& name, VolumeResourceHandler handler) { volume_resources_[name] = std::move(handler); }
     void set_volume_update(VolumeUpdateHandler handler) { volume_update_ = std::move(handler); }
@@ -108,6 +123,7 @@ private:
     Metrics& metrics_;
     std::function<void(const std::string&)> log_;
     std::map<std::string, ActionHandler> actions_;
+    std::map<std::string, CreateExtension> create_extensions_;
     std::map<std::string, CollectionHandler> collections_;
     std::map<std::string, VolumeResourceHandler> volume_resources_;
     VolumeUpdateHandler volume_update_;

@@ -297,7 +297,10 @@ ApiResponse MigrationService::finish_receive(const std::string& volume_id, const
         r.source_checksum = checksum;
         r.destination_checksum = held;
         r.verified = true;
-        return ok_response(receipt_json(r, m.strategy.value_or(Strategy::full)));
+        nlohmann::json receipt = receipt_json(r, m.strategy.value_or(Strategy::full));
+        // What the copy left allocated, so that the source's report needs no further call.
+        if (auto usage = volumes_.usage_of(*volume); usage && usage->allocated) receipt["received"]["allocated_bytes"] = *usage->allocated;
+        return ok_response(receipt);
     };
     if (m.state == MigrationState::received || m.state == MigrationState::success) {
         // Finished before (the answer was lost): the same answer.

@@ -389,7 +389,8 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, cons
     result.copy.source_before.size = result.copy.source_after.size = source.size;
     if (usage_before) result.copy.source_before.allocated = result.copy.source_after.allocated = usage_before->allocated;
     result.copy.destination_after.size = source.size;
-    if (auto after = peer.show(m.destination_volume_id)) result.copy.destination_after.allocated = after->allocated_bytes;
+    if (finished->allocated_bytes) result.copy.destination_after.allocated = finished->allocated_bytes;
+    else if (auto after = peer.show(m.destination_volume_id)) result.copy.destination_after.allocated = after->allocated_bytes;  // a peer that does not say
     result.transport = "extent stream to " + peer.host();
     result.wire_bytes = run.wire.load();
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -218,7 +218,11 @@ ApiResponse RestApi::create_volume(const ApiRequest& request, const std::string&
     auto body = parse_body(request);
     if (!body) return error_response(body.error());
     for (const auto& [key, value] : body->items())
-        if (key != "volume" && key != "OS-SCH-HNT:scheduler_hints") return error_response(400, "unknown field '" + key + "' in the request");
+        if (key != "volume" && key != "OS-SCH-HNT:scheduler_hints" && !create_extensions_.count(key))
+            return error_response(400, "unknown field '" + key + "' in the request");
+    for (const auto& [key, extension] : create_extensions_)
+        if (body->contains(key))
+            if (Status s = extension.check((*body)[key]); !s.ok()) return error_response(s.error());
     if (!body->contains("volume") || !(*body)["volume"].is_object())
         return error_response(400, "the request needs a \"volume\" object: {\"volume\": {\"size\": N}}");
     const auto& v = (*body)["volume"];
@@ -283,6 +287,13 @@ ApiResponse RestApi::create_volume(const ApiRequest& request, const std::string&
     ApiResponse resp;
     resp.status = 202;
     resp.body = {{"volume", volume_view(*created, request.base_url, project_id)}};
+    // A volume not yet available gets no extension: the caller applies it later on its own.
+    for (const auto& [key, extension] : create_extensions_) {
+        if (!body->contains(key) || created->status != VolumeStatus::available) continue;
+        ApiResponse applied = extension.apply(request, project_id, created->id, (*body)[key]);
+        if (applied.status >= 300) redact_fault(applied);
+        resp.body[key] = applied.status < 300 ? applied.body : nlohmann::json{{"error", applied.body}};
+    }
     return resp;
 }
 

@@ -12,8 +12,9 @@ available with migration_status error; its error (volmig:error or volmig:migrati
 names host-b and the call (create: "creat" or "POST /v3/volumes"; show: "GET /v3/volumes",
 "read back" or "show"; prepare: "prepare"; stream: "stream"; adopt: "adopt"); host-a is still
 running, GET / answers 300 and its log shows no crash; the source's content is unchanged; and
-every volume id the fake's create handed out was DELETEd by host-a. At the end a migration to
-the real host-c still succeeds with identical content."""
+every volume id the fake's create handed out was DELETEd by host-a. A create answer embedding a
+malformed prepare answer is not trusted: host-a prepares with the action and the migration
+succeeds. At the end a migration to the real host-c still succeeds with identical content."""
 import json
 import os
 import sys
@@ -100,6 +101,19 @@ def scenario(lab):
             run_case(a, fake, n, call, reply, what)
         unknown = [r for r in fake.requests if r.call == "unknown"]
         print(f"requests the fake did not know: {unknown or 'none'}")
+
+        # A create answer whose embedded prepare answer (api/rest.hpp kPrepareOnCreate) does not
+        # fit is not trusted: the source prepares with the action, answered healthily, and goes on.
+        fake.reset(create_status="available")
+        fake.odd["create"] = lambda req: json.dumps({"volume": fake._new_volume(), "volmig-prepare_receive": {"stream_token": 99}})
+        v, _, before = new_source(a, "odd-embedded", seed=98, extents=DATA, zeros=(), digest=True)
+        a.migrate(v["id"], "host-b@thin")
+        m = settle(a, v["id"], timeout=30)["volmig:migration"]
+        create_body = fake.calls("create")[0].json or {}
+        check("volmig-prepare_receive" in create_body, f"host-a's create did not offer to prepare in the same call: {create_body}")
+        check(m["state"] == "success", f"with a malformed embedded prepare answer the migration ended in {m['state']}: {m.get('error')}")
+        check(len(fake.calls("prepare")) == 1, f"host-a made {len(fake.calls('prepare'))} prepare calls after the malformed one, expected 1")
+        print("create embedding a malformed prepare answer: not trusted, prepared by the action, success")
     finally:
         fake.close()
 
