@@ -211,7 +211,12 @@ public:
     }
 
     Result<CreatedTarget> create_prepared(const CreateTargetRequest& r, const PrepareRequest& prepare) override {
-        return create_call(r, &prepare);
+        auto created = create_call(r, &prepare);
+        // A volmigd older than the combined call refuses the field before it creates anything:
+        // the same create without it, and the prepare as an action of its own.
+        if (!created && created.error().message.find("unknown field '" + std::string(kPrepareOnCreate) + "'") != std::string::npos)
+            return create_call(r, nullptr);
+        return created;
     }
 
     Result<CreatedTarget> create_call(const CreateTargetRequest& r, const PrepareRequest* prepare) {

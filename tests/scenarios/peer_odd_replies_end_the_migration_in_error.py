@@ -13,7 +13,8 @@ names host-b and the call (create: "creat" or "POST /v3/volumes"; show: "GET /v3
 "read back" or "show"; prepare: "prepare"; stream: "stream"; adopt: "adopt"); host-a is still
 running, GET / answers 300 and its log shows no crash; the source's content is unchanged; and
 every volume id the fake's create handed out was DELETEd by host-a. A create answer embedding a
-malformed prepare answer is not trusted: host-a prepares with the action and the migration
+malformed prepare answer is not trusted, and a peer refusing the combined create (an older
+volmigd) gets the plain create: either way host-a prepares with the action and the migration
 succeeds. At the end a migration to the real host-c still succeeds with identical content."""
 import json
 import os
@@ -106,7 +107,7 @@ def scenario(lab):
         # fit is not trusted: the source prepares with the action, answered healthily, and goes on.
         fake.reset(create_status="available")
         fake.odd["create"] = lambda req: json.dumps({"volume": fake._new_volume(), "volmig-prepare_receive": {"stream_token": 99}})
-        v, _, before = new_source(a, "odd-embedded", seed=98, extents=DATA, zeros=(), digest=True)
+        v, _, _ = new_source(a, "odd-embedded", seed=98, extents=DATA, zeros=(), digest=True)
         a.migrate(v["id"], "host-b@thin")
         m = settle(a, v["id"], timeout=30)["volmig:migration"]
         create_body = fake.calls("create")[0].json or {}
@@ -114,6 +115,18 @@ def scenario(lab):
         check(m["state"] == "success", f"with a malformed embedded prepare answer the migration ended in {m['state']}: {m.get('error')}")
         check(len(fake.calls("prepare")) == 1, f"host-a made {len(fake.calls('prepare'))} prepare calls after the malformed one, expected 1")
         print("create embedding a malformed prepare answer: not trusted, prepared by the action, success")
+
+        # A peer older than the combined call refuses the create's extra field: the same create
+        # again without it, then the action.
+        fake.reset(create_status="available", strict_create=True)
+        v, _, _ = new_source(a, "older-peer", seed=97, extents=DATA, zeros=(), digest=True)
+        a.migrate(v["id"], "host-b@thin")
+        m = settle(a, v["id"], timeout=30)["volmig:migration"]
+        bodies = [sorted(r.json or {}) for r in fake.calls("create")]
+        check(m["state"] == "success", f"to a peer refusing the combined create the migration ended in {m['state']}: {m.get('error')}")
+        check(bodies == [["volmig-prepare_receive", "volume"], ["volume"]], f"the creates host-a sent: {bodies}")
+        check(len(fake.calls("prepare")) == 1 and len(fake.created) == 1, f"{len(fake.calls('prepare'))} prepare calls, {len(fake.created)} volumes made")
+        print("a peer refusing the combined create: created again without it, prepared by the action, success")
     finally:
         fake.close()
 

@@ -109,12 +109,15 @@ class FakePeer:
     odd           call name -> the reply text to send instead of the healthy answer (status 202
                   for create, else 200), or a function of the Request that returns it; "<uuid>"
                   in it becomes a new volume id that counts as created (in `created`, deletable)
+    strict_create refuse a create whose body has a field beside "volume" with the 400 an older
+                  volmigd answers (False: such fields are ignored, as a Cinder would)
     requests      every Request received, in order; created: the ids create handed out
     """
 
     def __init__(self, capabilities=None, create_status="available"):
         self.capabilities = capabilities
         self.create_status = create_status
+        self.strict_create = False
         self.odd = {}
         self.requests = []
         self.created = []
@@ -166,6 +169,9 @@ class FakePeer:
         if req.call == "capabilities":
             return (200, json.dumps(self.capabilities)) if self.capabilities else cinder_error(404, "no such backend")
         if req.call == "create":
+            extra = sorted(k for k in (req.json or {}) if k != "volume")
+            if self.strict_create and extra:
+                return cinder_error(400, f"unknown field '{extra[0]}' in the request")
             v = (req.json or {}).get("volume") or {}
             view = self._new_volume(v.get("size", 1), v.get("name"))
             answered = dict(view)
