@@ -62,6 +62,10 @@ Result<std::unique_ptr<RangeVerifier>> RangeVerifier::start(Config config) {
     Fd reader(::open(("/proc/self/fd/" + std::to_string(config.dst->fd())).c_str(), O_RDONLY | O_CLOEXEC));
     if (reader.get() < 0)
         return Error{"cannot open " + config.dst->target().path + " to read it back: " + std::strerror(errno), errno, ErrorKind::io};
+    // The ranges read back were just written: their pages are cached. Readahead would only fill
+    // the holes next to them with zeroed pages (measured: 18% of a receiver's CPU on a thin
+    // destination), so this reader (an opening of its own) asks for none.
+    ::posix_fadvise(reader.get(), 0, 0, POSIX_FADV_RANDOM);
     std::unique_ptr<RangeVerifier> v(new RangeVerifier(std::move(config), std::move(reader)));
     v->next_range_ = v->config_.first_range;
     v->written_at_batch_ = v->config_.bytes_written();
