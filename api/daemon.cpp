@@ -13,13 +13,13 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const std::string& config_path, st
     auto config = read_daemon_config(*file);
     if (!config) return config.take_error();
     d->config_ = *config;
+    for (const auto& warning : d->config_.start_warnings)
+        if (log) log("warning: " + warning);
     std::shared_ptr<TlsServerContext> tls;
     if (d->config_.serves_tls()) {
         auto loaded = TlsServerContext::load(d->config_);
         if (!loaded) return loaded.take_error();
         tls = *loaded;
-        for (const auto& warning : d->config_.tls_warnings)
-            if (log) log("warning: " + warning);
     } else if (!d->config_.ssl_ca_file.empty()) {
         Status ca = check_ca_file("ssl_ca_file", d->config_.ssl_ca_file);
         if (!ca.ok()) return ca.error();

@@ -91,7 +91,7 @@ Status read_tls_settings(const ConfigSection& d, DaemonConfig& c) {
                              "): chmod 600 (or 640 with a dedicated group) and restart",
                          ErrorKind::invalid};
         if (st.st_mode & S_IRGRP)
-            c.tls_warnings.push_back("ssl_key_file '" + c.ssl_key_file + "' is readable by its group (mode " + mode_text(st.st_mode) +
+            c.start_warnings.push_back("ssl_key_file '" + c.ssl_key_file + "' is readable by its group (mode " + mode_text(st.st_mode) +
                                      "): make sure only this daemon's group holds it, or chmod 600");
     }
     const bool explicit_require = d.has("peer_require_tls");
@@ -157,9 +157,10 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     auto http = read_http_limits(d);
     if (!http) return http.take_error();
     c.http = *http;
-    auto workers = d.integer("migration_workers", 2, 1, 64);
-    if (!workers) return workers.take_error();
-    c.migration_workers = static_cast<unsigned>(*workers);
+    // Accepted by earlier versions and never used: a configuration that sets it still starts.
+    if (auto workers = d.integer("migration_workers", 2, 1, 64); !workers) return workers.take_error();
+    if (d.has("migration_workers"))
+        c.start_warnings.push_back("[DEFAULT] migration_workers has no effect: max_concurrent_migrations limits the migrations that run at once");
     auto bps = d.size("volume_copy_bps_limit", 0);
     if (!bps) return bps.take_error();
     c.volume_copy_bps_limit = *bps;

@@ -82,7 +82,6 @@ struct DaemonConfig {
     std::string state_path;
     std::map<std::string, std::string> peers;  // host name -> base URL (no trailing slash)
     HttpLimits http;
-    unsigned migration_workers = 2;
     uint64_t volume_copy_bps_limit = 0;       // migration copies, source bytes per second; 0 = unlimited
     std::chrono::seconds peer_timeout{30};    // each call to a peer (not the stream, which has a stall timeout)
     std::chrono::seconds forwarding_check_interval{60};
@@ -94,7 +93,7 @@ struct DaemonConfig {
     std::string ssl_cert_file, ssl_key_file;  // both or neither; both: HTTPS only
     std::string ssl_ca_file;                  // for verifying peers; empty: the system's CAs
     bool peer_require_tls = false;            // http:// peers refused (at start and per call)
-    std::vector<std::string> tls_warnings;    // for the start log (a group-readable key)
+    std::vector<std::string> start_warnings;  // for the start log (a group-readable key, an option with no effect)
     bool serves_tls() const { return !ssl_cert_file.empty(); }
 
     // Evacuation (api/migration.hpp "The queue"): how many source-side migrations copy at once

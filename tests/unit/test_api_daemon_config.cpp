@@ -143,7 +143,7 @@ TEST_CASE("daemon config: TLS is off by default and plaintext peers are allowed"
     REQUIRE(c.ok());
     CHECK_FALSE(c->serves_tls());
     CHECK_FALSE(c->peer_require_tls);
-    CHECK(c->tls_warnings.empty());
+    CHECK(c->start_warnings.empty());
 }
 
 TEST_CASE("daemon config: ssl_cert_file and ssl_key_file go together and must be readable") {
@@ -165,7 +165,7 @@ TEST_CASE("daemon config: ssl_cert_file and ssl_key_file go together and must be
     auto both = read("ssl_cert_file = " + cert + "\nssl_key_file = " + key + "\n");
     REQUIRE_MESSAGE(both.ok(), (both.ok() ? "" : both.error().message));
     CHECK(both->serves_tls());
-    CHECK(both->tls_warnings.empty());
+    CHECK(both->start_warnings.empty());
 }
 
 TEST_CASE("daemon config: a world-readable key is refused and a group-readable one is a warning") {
@@ -177,8 +177,8 @@ TEST_CASE("daemon config: a world-readable key is refused and a group-readable o
     CHECK(world.error().message.find("chmod 600") != std::string::npos);
     auto group = read("ssl_cert_file = " + cert + "\nssl_key_file = " + f.file("group.key", 0640) + "\n");
     REQUIRE(group.ok());
-    REQUIRE(group->tls_warnings.size() == 1);
-    CHECK(group->tls_warnings[0].find("readable by its group (mode 0640)") != std::string::npos);
+    REQUIRE(group->start_warnings.size() == 1);
+    CHECK(group->start_warnings[0].find("readable by its group (mode 0640)") != std::string::npos);
 }
 
 TEST_CASE("daemon config: serving TLS refuses plaintext peers unless peer_require_tls = false") {
@@ -250,4 +250,18 @@ TEST_CASE("daemon config: stream v2 options default to what etc/volmig.conf docu
         const std::string key = std::string(bad).substr(0, std::string(bad).find(' '));
         CHECK(r.error().message.find(key) != std::string::npos);
     }
+}
+
+TEST_CASE("daemon config: migration_workers, accepted by earlier versions, starts with a warning that it has no effect") {
+    auto plain = read("");
+    REQUIRE(plain.ok());
+    CHECK(plain->start_warnings.empty());
+    auto set = read("migration_workers = 4\n");
+    REQUIRE(set.ok());
+    REQUIRE(set->start_warnings.size() == 1);
+    CHECK(set->start_warnings[0].find("migration_workers has no effect") != std::string::npos);
+    CHECK(set->start_warnings[0].find("max_concurrent_migrations") != std::string::npos);
+    auto bad = read("migration_workers = 0\n");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().message.find("migration_workers") != std::string::npos);
 }
