@@ -28,8 +28,12 @@ def volmig(*args, timeout=120):
 
 
 def migrations(daemon, ids):
-    """{volume id: its volmig:migration (or {})}, one GET each."""
-    return {vid: daemon.show(vid).get("volmig:migration") or {} for vid in ids}
+    """{volume id: its volmig:migration (or {})} as of one moment: one listing, whose migrations
+    are read in one query (a GET per volume would see one job end and the next start between
+    two GETs, and count both as running). A volume that moved away is not listed; its own GET
+    after the listing can only show it further on (releasing, then success)."""
+    views = {v["id"]: v for v in daemon.request("GET", "/v3/volumes/detail?all_tenants=1")["volumes"]}
+    return {vid: (views[vid] if vid in views else daemon.show(vid)).get("volmig:migration") or {} for vid in ids}
 
 
 def wait_all(daemon, ids, timeout=60, on_look=None):
