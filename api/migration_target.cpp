@@ -63,7 +63,8 @@ Result<PrepareArgs> parse_prepare_args(const nlohmann::json& args) {
     if (a.source_host.size() > 255 || !plain_text(a.source_host))
         return Error{"volmig-prepare_receive.source_host is not a host name", ErrorKind::invalid};
     auto s = parse_strategy(strategy);
-    if (!s || *s == Strategy::automatic) return Error{"strategy must be full, sparse or full+discard", ErrorKind::invalid};
+    if (!s || *s == Strategy::automatic)
+        return Error{"volmig-prepare_receive.strategy must be full, sparse or full+discard", ErrorKind::invalid};
     a.strategy = *s;
     if (a.block_size < 512 || a.block_size > (16u << 20) || (a.block_size & (a.block_size - 1)))
         return Error{"volmig-prepare_receive.block_size must be a power of two from 512 to 16M", ErrorKind::invalid};

@@ -49,7 +49,8 @@ def scenario(lab):
     # Malformed arguments: a 400 naming the field, nothing made.
     before = len(listed(b))
     for bad, field in ((prepare_args(block_size=3), "block_size"), (prepare_args(streams=0), "streams"),
-                       (prepare_args(source_volume="../x"), "source_volume"), ("yes", KEY)):
+                       (prepare_args(source_volume="../x"), "source_volume"), (prepare_args(strategy="bogus"), "strategy"),
+                       (prepare_args(extra=1), "extra"), ("yes", KEY)):
         status, answer = create(b, {"volume": {"size": 1, "volume_type": "thin"}, KEY: bad})
         text = str(answer)
         expect(status == 400 and field in text, f"{KEY} = {str(bad)[:60]}: {status} {text[:200]}")
