@@ -277,14 +277,13 @@ void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
     // One call where the peer can: the destination volume, and its receive prepared.
     auto made = (*peer)->create_prepared(create, prepare);
     if (!made) return roll_back(m, "creating the destination volume failed: " + made.error().message);
-    const PeerVolume* created = &made->volume;
-    m.destination_volume_id = created->id;
+    m.destination_volume_id = made->volume.id;
     if (Status s = store_.save(m); !s.ok()) return roll_back(m, "the destination volume could not be recorded: " + s.error().message);
     failpoint("source.after_destination_created");
 
     // Wait (bounded) until the destination volume is available.
     const auto deadline = std::chrono::steady_clock::now() + kDestinationReadyTimeout;
-    PeerVolume target = *created;
+    PeerVolume target = made->volume;
     while (target.status != VolumeStatus::available) {
         if (target.status != VolumeStatus::creating)
             return roll_back(m, "the destination volume is " + to_string(target.status) + " on " + spec->host +
