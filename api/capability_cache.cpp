@@ -18,18 +18,43 @@ void CapabilityCache::stop() {
     if (fetcher_.joinable()) fetcher_.join();
 }
 
+namespace {
+
+std::string age_in_words(std::chrono::steady_clock::duration age) {
+    return "fetched " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(age).count()) + " s ago";
+}
+
+}  // namespace
+
 std::optional<FetchedDocument> CapabilityCache::lookup(const std::string& host, const std::string& host_backend) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = entries_.find(host_backend);
     const auto now = std::chrono::steady_clock::now();
     if (it != entries_.end() && now - it->second.fetched < max_age_) {
         FetchedDocument d = it->second.document;
-        d.age = "fetched " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - it->second.fetched).count()) + " s ago";
+        d.age = age_in_words(now - it->second.fetched);
         return d;
     }
     queued_[host_backend] = host;
     wake_.notify_all();
     return std::nullopt;
+}
+
+std::optional<FetchedDocument> CapabilityCache::recent(const std::string& host_backend, std::chrono::seconds max_age) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(host_backend);
+    const auto now = std::chrono::steady_clock::now();
+    if (it == entries_.end() || !it->second.document.problem.empty() || it->second.document.document.is_null() ||
+        now - it->second.fetched >= max_age)
+        return std::nullopt;
+    FetchedDocument d = it->second.document;
+    d.age = age_in_words(now - it->second.fetched);
+    return d;
+}
+
+void CapabilityCache::forget(const std::string& host_backend) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_.erase(host_backend);
 }
 
 void CapabilityCache::remember(const std::string& host_backend, const FetchedDocument& document) {

@@ -1,6 +1,8 @@
 // Peers' capability documents as last fetched, for answers that must not wait on a peer inside
-// a request handler (the plan preview). A fetcher thread of its own asks the peers; a migration
-// job always fetches afresh itself and records what it got here.
+// a request handler (the plan preview), and for migrations that may plan with a document fetched
+// within peer_capabilities_max_age (one round trip less each). A fetcher thread of its own asks
+// the peers for the preview; a migration job that finds nothing recent fetches afresh itself and
+// records what it got here.
 #pragma once
 
 #include <chrono>
@@ -29,6 +31,11 @@ public:
     // nullopt; when missing or old a fetch is queued.
     std::optional<FetchedDocument> lookup(const std::string& host, const std::string& host_backend);
     void remember(const std::string& host_backend, const FetchedDocument& document);
+    // The document of `host_backend` if one was had (not a failed fetch) within `max_age`, its
+    // age in words; never queues a fetch. nullopt when max_age is 0.
+    std::optional<FetchedDocument> recent(const std::string& host_backend, std::chrono::seconds max_age);
+    // Drops what is known of `host_backend` (a document a receiver contradicted).
+    void forget(const std::string& host_backend);
 
 private:
     struct Entry {

@@ -121,7 +121,8 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
                            "cleanup_retry_interval", "max_connections_per_client", "max_request_body_size", "max_header_size",
                            "client_socket_timeout", "client_keepalive_timeout", "stream_socket_timeout",
                            "default_volume_type", "max_concurrent_migrations", "ssl_cert_file", "ssl_key_file", "ssl_ca_file",
-                           "peer_require_tls", "migration_streams", "migration_compression", "stream_resume_grace"});
+                           "peer_require_tls", "migration_streams", "migration_compression", "stream_resume_grace",
+                           "peer_capabilities_max_age"});
     if (!known.ok()) return known.error();
     DaemonConfig c;
     char hostname[256] = "localhost";
@@ -196,6 +197,9 @@ Result<DaemonConfig> read_daemon_config(const ConfigFile& file) {
     auto grace = d.integer("stream_resume_grace", 120, 0, 86400);
     if (!grace) return grace.take_error();
     c.stream_resume_grace = std::chrono::seconds(*grace);
+    auto capabilities_age = d.integer("peer_capabilities_max_age", 30, 0, 3600);
+    if (!capabilities_age) return capabilities_age.take_error();
+    c.peer_capabilities_max_age = std::chrono::seconds(*capabilities_age);
     for (const auto& backend : d.list("enabled_backends")) {
         auto policy = file.section(backend).choice("sparse_copy", {"auto", "never"}, "auto");
         if (!policy) return policy.take_error();

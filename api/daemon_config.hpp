@@ -33,6 +33,9 @@
 //                                 trying for a while after records that do not shrink
 //   stream_resume_grace = 120     seconds a cut stream keeps trying to resume before the migration
 //                                 fails (0: never resume)
+//   peer_capabilities_max_age = 30  seconds a migration may plan with a peer's capability document
+//                                 fetched by an earlier migration or plan preview, instead of
+//                                 fetching it again (0: every migration fetches it; 0 to 3600)
 //   http_threads, max_connections_per_client, max_request_body_size, max_header_size,
 //   client_socket_timeout, client_keepalive_timeout, stream_socket_timeout: HttpLimits below
 //   ssl_cert_file, ssl_key_file   with both set, the API and the stream are served over HTTPS only
@@ -104,6 +107,7 @@ struct DaemonConfig {
     bool migration_streams_auto = true;     // 1 stream to a peer closer than kOneStreamRoundTrip
     MigrationCompression migration_compression = MigrationCompression::automatic;
     std::chrono::seconds stream_resume_grace{120};
+    std::chrono::seconds peer_capabilities_max_age{30};
 };
 
 Result<DaemonConfig> read_daemon_config(const ConfigFile& file);

@@ -245,22 +245,33 @@ void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
     auto peer = destination_client(spec->host);
     if (!peer) return roll_back(m, peer.error().message);
 
-    // starting: the destination's capabilities, fetched now, then the plan.
+    // starting: the destination's capabilities (fetched now, or by a migration moments ago),
+    // then the plan.
     const std::string host_backend = spec->host + "@" + spec->backend;
-    FetchedDocument document;
-    auto caps = (*peer)->capabilities(host_backend);
-    if (caps) document.document = *caps;
-    else document.problem = "capabilities of " + host_backend + " could not be fetched (" + caps.error().message + ")";
-    if (!same_daemon) capabilities_.remember(host_backend, document);
-    auto plan = plan_migration(volumes_, *source, *spec, same_daemon, document, m.force_full, m.requested_strategy);
-    if (!plan) return roll_back(m, "planning failed: " + plan.error().message);
-    m.plan = dump_json(migration_plan_to_json(*plan));
-    m.strategy = plan->plan.strategy;
-    m.block_size = plan->plan.block_size;
-    if (!plan->plan.refused.empty()) return roll_back(m, "refused: " + plan->plan.refused);
-    m.destination = plan->destination_pool;
-    if (Status s = store_.save(m); !s.ok()) return roll_back(m, "the plan could not be recorded: " + s.error().message);
-    if (log_) log_("migration " + m.id + ": plan " + to_string(plan->plan.strategy) + ": " + plan->plan.summary());
+    auto fetch_document = [&] {
+        FetchedDocument document;
+        auto caps = (*peer)->capabilities(host_backend);
+        if (caps) document.document = *caps;
+        else document.problem = "capabilities of " + host_backend + " could not be fetched (" + caps.error().message + ")";
+        if (!same_daemon) capabilities_.remember(host_backend, document);
+        return document;
+    };
+    std::optional<FetchedDocument> recent;
+    if (!same_daemon) recent = capabilities_.recent(host_backend, volumes_.config().peer_capabilities_max_age);
+    Result<MigrationPlan> plan = Error{"not planned"};
+    auto make_plan = [&](const FetchedDocument& document) -> Status {
+        plan = plan_migration(volumes_, *source, *spec, same_daemon, document, m.force_full, m.requested_strategy);
+        if (!plan) return Error{"planning failed: " + plan.error().message};
+        m.plan = dump_json(migration_plan_to_json(*plan));
+        m.strategy = plan->plan.strategy;
+        m.block_size = plan->plan.block_size;
+        if (!plan->plan.refused.empty()) return Error{"refused: " + plan->plan.refused};
+        m.destination = plan->destination_pool;
+        if (Status s = store_.save(m); !s.ok()) return Error{"the plan could not be recorded: " + s.error().message};
+        if (log_) log_("migration " + m.id + ": plan " + to_string(plan->plan.strategy) + ": " + plan->plan.summary());
+        return success();
+    };
+    if (Status planned = make_plan(recent ? *recent : fetch_document()); !planned.ok()) return roll_back(m, planned.error().message);
     if (cancelled(m.id)) return roll_back(m, "the daemon stopped during the migration");
 
     // The destination volume, tagged with this migration's id: should the answer be lost, a
@@ -298,6 +309,21 @@ void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
     }
 
     auto prepared = made->prepared ? Result<PreparedReceiver>(*made->prepared) : (*peer)->prepare_receive(m.destination_volume_id, prepare);
+    if (!prepared && recent && prepared.error().kind == ErrorKind::refused) {
+        // Planned with an earlier migration's document, which the receiver contradicts (its
+        // backend changed since): the document afresh, and the plan again, onto the same volume.
+        if (log_) log_("migration " + m.id + ": " + host_backend + " refused the plan made with capabilities " + recent->age + " (" +
+                       prepared.error().message + "): fetching them afresh");
+        capabilities_.forget(host_backend);
+        const std::string pool = m.destination;
+        if (Status planned = make_plan(fetch_document()); !planned.ok()) return roll_back(m, planned.error().message);
+        if (m.destination != pool)
+            return roll_back(m, "the capabilities of " + host_backend + " changed during the migration (pool " + pool + " is now " +
+                                    m.destination + "): retry the migration");
+        prepare.strategy = plan->plan.strategy;
+        prepare.block_size = plan->plan.block_size;
+        prepared = (*peer)->prepare_receive(m.destination_volume_id, prepare);
+    }
     if (!prepared) return roll_back(m, "the destination refused to receive: " + prepared.error().message);
     if (!same_daemon)  // a local copy is the copy engine's: no stream
         if (Status s = check_stream_terms(spec->host, prepare, *prepared); !s.ok()) return roll_back(m, s.error().message);

@@ -235,6 +235,8 @@ TEST_CASE("daemon config: stream v2 options default to what etc/volmig.conf docu
     CHECK_FALSE(read("migration_streams = 4\n")->migration_streams_auto);
     CHECK(d->migration_compression == MigrationCompression::automatic);
     CHECK(d->stream_resume_grace == std::chrono::seconds(120));
+    CHECK(d->peer_capabilities_max_age == std::chrono::seconds(30));
+    CHECK(read("peer_capabilities_max_age = 0\n")->peer_capabilities_max_age == std::chrono::seconds(0));
     auto set = read("migration_streams = 2\nmigration_compression = none\nstream_resume_grace = 0\n");
     REQUIRE(set.ok());
     CHECK(set->migration_streams == 2);
@@ -242,7 +244,8 @@ TEST_CASE("daemon config: stream v2 options default to what etc/volmig.conf docu
     CHECK(set->stream_resume_grace == std::chrono::seconds(0));
     CHECK(read("migration_compression = zstd\n")->migration_compression == MigrationCompression::zstd);
     for (const char* bad : {"migration_streams = 0\n", "migration_streams = 17\n", "migration_compression = gzip\n",
-                            "stream_resume_grace = -1\n", "migration_streams = 8\nmax_connections_per_client = 9\n"}) {
+                            "stream_resume_grace = -1\n", "migration_streams = 8\nmax_connections_per_client = 9\n",
+                            "peer_capabilities_max_age = 3601\n", "peer_capabilities_max_age = soon\n"}) {
         CAPTURE(bad);
         auto r = read(bad);
         REQUIRE_FALSE(r.ok());
