@@ -76,7 +76,7 @@ public:
         return Error{"a local migration is copied by the copy engine, not streamed"};
     }
 
-    Status adopt(const std::string&, const AdoptRequest&) override {
+    Result<std::optional<StreamReceipt>> adopt(const std::string&, const AdoptRequest&) override {
         return Error{"a local migration completes by taking over the new storage, not by adoption"};
     }
 

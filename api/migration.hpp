@@ -30,6 +30,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -75,6 +76,22 @@ struct MigrateRequest {
 // forwarding record), so that it happens exactly when the migration completes, also when a
 // restart drives the completion on.
 using CompletionStep = std::function<Status(VolumeStore::Tx&, const MigrationRecord&)>;
+
+// A migration that completes on its own hands the volume over as its last bytes leave
+// (DESIGN.md "Round trips"), to a peer whose document lists kCallAdoptWithFinish: once every
+// slice's body is out, the source records `completing` (with the finish it asks for, so that a
+// restart asks the same) and sends volmig-adopt carrying "finish"; the receiver waits for the
+// slices to end, verifies the whole volume and adopts it, in one round trip instead of three
+// (the slices' receipts, the finish, the adoption). What came of it:
+// The key in a `completing` migration's report that holds the finish its adoption must carry.
+inline constexpr const char* kPendingFinish = "pending_finish";
+struct EarlyHandover {
+    bool begun = false;    // `completing` recorded and the adopt sent
+    bool adopted = false;  // the receiver verified the volume and took it over
+    bool refused = false;  // the receiver said no (400): it did not adopt
+    std::optional<StreamReceipt> receipt;
+    std::string problem;   // why it did not adopt, when it did not
+};
 
 class MigrationService {
 public:
@@ -141,8 +158,17 @@ private:
     void run_steps(MigrationRecord& m, JobStart how);
     Status copy_locally(MigrationRecord& m, const MigrationPlan& plan, const VolumeRecord& source, nlohmann::json& report);
     // The extent stream to a peer in slices, resumed within stream_resume_grace (stream_sender.cpp).
+    // `early`: hand over as the last bytes leave (EarlyHandover), or null.
     Status copy_to_peer(MigrationRecord& m, PeerClient& peer, const MigrationPlan& plan, const PreparedReceiver& receiver,
-                        const VolumeRecord& source, nlohmann::json& report);
+                        const VolumeRecord& source, nlohmann::json& report, EarlyHandover* early);
+    // The early handover's start, on the completer thread: `completing` recorded with the finish
+    // it asks for, then the adopt carrying it.
+    void hand_over_early(MigrationRecord& m, PeerClient& peer, const std::string& checksum, uint64_t volume_size, EarlyHandover& early);
+    AdoptRequest adopt_request(const MigrationRecord& m);
+    // run_steps after a copy whose early handover began (the migration is completing).
+    void after_early_handover(MigrationRecord& m, const EarlyHandover& early, const Status& copied, const nlohmann::json& report);
+    // completing -> releasing once the peer holds the volume: the source's record forwards to it.
+    Status record_handed_over(MigrationRecord& m);
     void complete_job(MigrationRecord& m);
     Status take_over_locally(MigrationRecord& m);
     Status hand_over_to_peer(MigrationRecord& m, PeerClient& peer);
@@ -204,7 +230,21 @@ private:
     };
     StreamCheckpoints checkpoints_;
     std::mutex targets_mutex_;
+    std::condition_variable targets_changed_;                // a slice stream ended
     std::map<std::string, TargetSession> target_sessions_;  // by migration id
+    // The one verification of the whole volume (volmig-finish_receive, or volmig-adopt carrying
+    // "finish"): every range verified and their sum the source's checksum; the target becomes
+    // `received`, and the answer is the receipt ({"received": {...}}). An adopt's finish waits
+    // (at most kFinishWaitsForSlices) for slice streams still live, and refuses (400) a volume
+    // missing a range; the action answers 409 at once, for the source to resume.
+    struct FinishArgs {
+        std::string checksum;
+        uint64_t volume_size = 0;
+    };
+    enum class FinishWaits { no, for_slices };
+    static constexpr std::chrono::seconds kFinishWaitsForSlices{20};
+    Result<FinishArgs> parse_finish_args(const nlohmann::json& args, const std::string& where, const std::string& volume_id);
+    Result<nlohmann::json> finish_target(MigrationRecord& m, const FinishArgs& finish, FinishWaits waits);
     Result<TargetSession*> open_target_session(const MigrationRecord& m, const std::string& volume_id);
     void close_target_session(const std::string& migration_id, const StreamSlice* slice);
     Result<ContentChecksum> accept_slice(MigrationRecord& m, const StreamHeader& h, const StreamTerms& terms);

@@ -68,24 +68,92 @@ Status MigrationService::run_completion_steps(VolumeStore::Tx& tx, const Migrati
     return success();
 }
 
-Status MigrationService::hand_over_to_peer(MigrationRecord& m, PeerClient& peer) {
-    auto backoff = std::chrono::milliseconds(500);
-    while (true) {
-        auto volume = volumes_.get(m.volume_id);
-        if (!volume) return volume.error();
-        AdoptRequest adopt;
-        adopt.volume_id = volume->id;
+AdoptRequest MigrationService::adopt_request(const MigrationRecord& m) {
+    AdoptRequest adopt;
+    adopt.volume_id = m.volume_id;
+    if (auto volume = volumes_.get(m.volume_id)) {
         adopt.name = volume->name;
         adopt.description = volume->description;
         auto metadata = parse_json_bounded(volume->metadata);
         adopt.metadata = metadata && metadata->is_object() ? *metadata : nlohmann::json::object();
         adopt.created_at = volume->created_at;
         adopt.project_id = volume->project_id;
-        adopt.stream_token = m.stream_token;
-        adopt.plan = json_or_null(m.plan);
-        adopt.report = json_or_null(m.report);
-        Status adopted = peer.adopt(m.destination_volume_id, adopt);
+    }
+    adopt.stream_token = m.stream_token;
+    adopt.plan = json_or_null(m.plan);
+    nlohmann::json report = json_or_null(m.report);
+    // A finish still to be done (the early handover's, recorded with `completing`) goes with it.
+    if (report.is_object() && report.contains(kPendingFinish)) {
+        const nlohmann::json& finish = report[kPendingFinish];
+        if (finish.is_object() && finish.value("checksum", nlohmann::json()).is_string()) {
+            adopt.finish_checksum = finish["checksum"];
+            adopt.finish_volume_size = finish.value("volume_size", uint64_t{0});
+        }
+        report.erase(kPendingFinish);
+        if (report.empty()) report = nullptr;  // nothing of the source's account yet: the destination keeps its own
+    }
+    adopt.report = report;
+    return adopt;
+}
+
+Status MigrationService::record_handed_over(MigrationRecord& m) {
+    return store_.transition(m, MigrationState::releasing, [&](VolumeStore::Tx& tx) {
+        Status forwarding = tx.modify(m.volume_id, [&](VolumeRecord& r) {
+            r.moved_to = m.destination;
+            r.location.clear();
+            r.migration_status = VolumeMigrationStatus::completing;
+            r.error.clear();
+            return success();
+        });
+        return forwarding.ok() ? run_completion_steps(tx, m) : forwarding;
+    });
+}
+
+void MigrationService::hand_over_early(MigrationRecord& m, PeerClient& peer, const std::string& checksum, uint64_t volume_size,
+                                       EarlyHandover& early) {
+    nlohmann::json pending = {{kPendingFinish, {{"checksum", checksum}, {"volume_size", volume_size}}}};
+    m.report = dump_json(pending);
+    if (Status s = store_.transition(m, MigrationState::completing, volume_shows(m.volume_id, MigrationState::completing)); !s.ok()) {
+        early.problem = "the completion could not be recorded: " + s.error().message;
+        m.report.clear();
+        return;
+    }
+    early.begun = true;
+    failpoint("source.after_verification");
+    auto adopted = peer.adopt(m.destination_volume_id, adopt_request(m));
+    failpoint("source.during_adoption");
+    if (adopted) {
+        early.adopted = true;
+        early.receipt = *adopted;
+        return;
+    }
+    early.problem = adopted.error().message;
+    early.refused = adopted.error().kind == ErrorKind::refused;
+}
+
+namespace {
+
+// The verification that came with an adoption, in the report the source keeps.
+void record_receipt(nlohmann::json& report, const StreamReceipt& r) {
+    if (!report.is_object()) return;
+    report.erase(kPendingFinish);
+    report["verified"] = r.verified;
+    report["checksum"] = {{"source", r.source_checksum}, {"destination", r.destination_checksum},
+                          {"match", r.source_checksum == r.destination_checksum}};
+    if (r.allocated_bytes && report.contains("allocation") && report["allocation"].is_object())
+        report["allocation"]["destination_after"]["allocated"] = *r.allocated_bytes;
+}
+
+}  // namespace
+
+Status MigrationService::hand_over_to_peer(MigrationRecord& m, PeerClient& peer) {
+    auto backoff = std::chrono::milliseconds(500);
+    while (true) {
+        if (auto volume = volumes_.get(m.volume_id); !volume) return volume.error();
+        const AdoptRequest adopt = adopt_request(m);
+        auto answer = peer.adopt(m.destination_volume_id, adopt);
         failpoint("source.during_adoption");
+        Status adopted = answer ? success() : Status(answer.error());
         std::string waiting;
         if (!adopted.ok()) {
             const ErrorKind kind = adopted.error().kind;
@@ -106,16 +174,16 @@ Status MigrationService::hand_over_to_peer(MigrationRecord& m, PeerClient& peer)
             }
         }
         if (adopted.ok()) {
-            return store_.transition(m, MigrationState::releasing, [&](VolumeStore::Tx& tx) {
-                Status forwarding = tx.modify(m.volume_id, [&](VolumeRecord& r) {
-                    r.moved_to = m.destination;
-                    r.location.clear();
-                    r.migration_status = VolumeMigrationStatus::completing;
-                    r.error.clear();
-                    return success();
-                });
-                return forwarding.ok() ? run_completion_steps(tx, m) : forwarding;
-            });
+            if (!adopt.finish_checksum.empty()) {
+                // The finish went with it: the report says what the receiver verified.
+                nlohmann::json report = json_or_null(m.report);
+                StreamReceipt verified;
+                verified.verified = true;
+                verified.source_checksum = verified.destination_checksum = adopt.finish_checksum;
+                record_receipt(report, answer && *answer ? **answer : verified);
+                m.report = report.is_object() && !report.empty() ? dump_json(report) : "";
+            }
+            return record_handed_over(m);
         }
         // Not yet adopted: the source is still complete and authoritative. Wait and ask again.
         m.error = "completion is waiting for " + peer.host() + ": " + waiting;

@@ -342,7 +342,12 @@ void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
     if (Status s = store_.transition(m, MigrationState::migrating, volume_shows(m.volume_id, MigrationState::migrating)); !s.ok())
         return roll_back(m, "the migration could not be recorded as migrating: " + s.error().message);
     nlohmann::json report;
-    Status copied = same_daemon ? copy_locally(m, *plan, *source, report) : copy_to_peer(m, **peer, *plan, *prepared, *source, report);
+    // A migration that completes on its own hands over as its last bytes leave, where the peer can.
+    EarlyHandover early;
+    const bool hand_over_early = m.auto_complete && !same_daemon && document_lists_call(plan->destination_document, kCallAdoptWithFinish);
+    Status copied = same_daemon ? copy_locally(m, *plan, *source, report)
+                                : copy_to_peer(m, **peer, *plan, *prepared, *source, report, hand_over_early ? &early : nullptr);
+    if (early.begun) return after_early_handover(m, early, copied, report);
     if (!copied.ok()) return roll_back(m, cancelled(m.id) ? "the daemon stopped during the migration" : copied.error().message);
     m.report = dump_json(report);
     metrics_.add_copied_bytes(report.value("bytes_read", 0ull));
@@ -355,6 +360,34 @@ void MigrationService::run_steps(MigrationRecord& m, JobStart how) {
     }
     failpoint("source.after_verification");
     complete_job(m);
+}
+
+void MigrationService::after_early_handover(MigrationRecord& m, const EarlyHandover& early, const Status& copied, const nlohmann::json& report) {
+    // completing since the handover began.
+    if (!copied.ok() && !early.adopted) {
+        // The receiver said no: it does not hold the volume, which is still the source's.
+        if (early.refused || copied.error().kind == ErrorKind::cancelled) {
+            if (copied.error().kind == ErrorKind::cancelled) return;  // stays completing; a restart asks the peer again
+            return roll_back(m, copied.error().message);
+        }
+        // Whether it adopted is not known: the completion asks it again (with the finish).
+        if (log_) log_("migration " + m.id + ": " + copied.error().message + "; asking " + m.destination + " whether it took the volume over");
+        return complete_job(m);
+    }
+    if (!copied.ok() && log_)  // adopted: the receiver verified what it holds; its receipt said otherwise
+        log_("migration " + m.id + ": adopted by " + m.destination + ", but: " + copied.error().message);
+    if (report.is_object() && !report.empty()) m.report = dump_json(report);
+    metrics_.add_copied_bytes(report.value("bytes_read", 0ull));
+    if (!early.adopted) {
+        // Every slice verified, the handover not done: the finish and adoption as usual.
+        if (Status s = store_.save(m); !s.ok() && log_) log_("migration " + m.id + ": " + s.error().message);
+        return complete_job(m);
+    }
+    if (Status s = record_handed_over(m); !s.ok()) {
+        if (log_) log_("migration " + m.id + ": the adoption could not be recorded (a restart asks the peer again): " + s.error().message);
+        return;
+    }
+    release_source(m);
 }
 
 }  // namespace volmig

@@ -75,14 +75,20 @@ struct AdoptArgs {
     std::string id, name, description, created_at, project_id, stream_token;
     nlohmann::json metadata = nlohmann::json::object();
     nlohmann::json plan = nullptr, report = nullptr;
+    nlohmann::json finish = nullptr;  // {"checksum", "volume_size"}: verify the whole volume first
 };
 
 // Every field is checked before anything changes: a malformed adoption changes nothing.
 Result<AdoptArgs> parse_adopt_args(const nlohmann::json& args) {
     JsonFields f(args, "volmig-adopt");
     if (!f.ok()) return Error{f.problem(), ErrorKind::invalid};
-    if (Status s = unknown_fields(args, {"volume", "stream_token", "migration"}, "volmig-adopt"); !s.ok()) return s.error();
+    if (Status s = unknown_fields(args, {"volume", "stream_token", "migration", "finish"}, "volmig-adopt"); !s.ok()) return s.error();
     AdoptArgs a;
+    if (f.has("finish")) {
+        a.finish = f.object("finish");
+        if (a.finish.is_object())
+            if (Status s = unknown_fields(a.finish, {"checksum", "volume_size"}, "volmig-adopt.finish"); !s.ok()) return s.error();
+    }
     const nlohmann::json& v = f.object("volume");
     a.stream_token = f.text("stream_token");
     if (f.has("migration")) {
@@ -216,6 +222,16 @@ Result<nlohmann::json> MigrationService::adopt(const std::string& temporary_id, 
     if (m.volume_id != args->id)
         return Error{"the migration into volume " + temporary_id + " moves volume " + m.volume_id + ", not " + args->id, ErrorKind::invalid};
     if (m.state == MigrationState::success) return nlohmann::json{{"volume_id", args->id}};  // adopted before: the same answer
+    // With "finish", the whole volume's verification first (sent as the source's last bytes
+    // leave: it waits for the slice streams to end); the adoption only if it holds what was sent.
+    nlohmann::json finished;
+    if (!args->finish.is_null()) {
+        auto finish = parse_finish_args(args->finish, "volmig-adopt.finish", temporary_id);
+        if (!finish) return finish.take_error();
+        auto receipt = finish_target(m, *finish, FinishWaits::for_slices);
+        if (!receipt) return receipt.take_error();
+        finished = std::move(*receipt);
+    }
     if (m.state != MigrationState::received)
         return Error{"volume " + temporary_id + " has not received a complete, verified migration stream (its migration is " +
                          to_string(m.state) + ")",
@@ -257,7 +273,9 @@ Result<nlohmann::json> MigrationService::adopt(const std::string& temporary_id, 
     if (!adopted.ok()) return adopted.error();
     failpoint("target.after_adoption");
     if (log_) log_("volume " + args->id + " arrived from " + m.source_host + " (storage " + storage + ")");
-    return nlohmann::json{{"volume_id", args->id}};
+    nlohmann::json answer = {{"volume_id", args->id}};
+    if (finished.is_object() && finished.contains("received")) answer["received"] = finished["received"];
+    return answer;
 }
 
 Status MigrationService::delete_guard(const VolumeRecord& volume) {

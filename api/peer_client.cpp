@@ -324,22 +324,25 @@ public:
         return parse_stream_reply(x, *body);
     }
 
-    Status adopt(const std::string& volume_id, const AdoptRequest& r) override {
+    Result<std::optional<StreamReceipt>> adopt(const std::string& volume_id, const AdoptRequest& r) override {
         const std::string path = "/v3/volumes/" + url_encode(volume_id) + "/action";
         PeerExchange x{host_, "adopt (POST " + path + ")"};
         nlohmann::json volume = {{"id", r.volume_id},           {"name", r.name},
                                  {"description", r.description}, {"metadata", r.metadata},
                                  {"created_at", r.created_at},   {"project_id", r.project_id}};
-        auto body = exchange(x, "POST", path,
-                             {{"volmig-adopt",
-                               {{"volume", volume}, {"stream_token", r.stream_token}, {"migration", {{"plan", r.plan}, {"report", r.report}}}}}});
-        if (!body) return body.error();
-        const char* shape = R"({"volume_id": "<the adopted id>"})";
+        nlohmann::json args = {{"volume", volume}, {"stream_token", r.stream_token}, {"migration", {{"plan", r.plan}, {"report", r.report}}}};
+        if (!r.finish_checksum.empty()) args["finish"] = {{"checksum", r.finish_checksum}, {"volume_size", r.finish_volume_size}};
+        auto body = exchange(x, "POST", path, {{"volmig-adopt", args}});
+        if (!body) return body.take_error();
+        const char* shape = R"({"volume_id": "<the adopted id>", "received": {...} when it verified the volume})";
         auto doc = parse_reply(x, *body, shape);
-        if (!doc) return doc.error();
+        if (!doc) return doc.take_error();
         if (!doc->is_object() || !doc->contains("volume_id") || (*doc)["volume_id"] != r.volume_id)
             return shape_error(x, json_for_message(*doc), shape);
-        return success();
+        if (r.finish_checksum.empty() || !doc->contains("received")) return std::optional<StreamReceipt>();
+        auto receipt = parse_stream_reply(x, *body);
+        if (!receipt) return receipt.take_error();
+        return std::optional<StreamReceipt>(std::move(*receipt));
     }
 
     Status remove(const std::string& volume_id) override {

@@ -99,6 +99,10 @@ struct AdoptRequest {
     nlohmann::json metadata = nlohmann::json::object();  // strings only
     std::string stream_token;
     nlohmann::json plan = nullptr, report = nullptr;     // the source's account, shown on the destination
+    // Set: the receiver verifies the whole volume first, as volmig-finish_receive would (only to
+    // a peer whose document lists kCallAdoptWithFinish), and answers the receipt with the adoption.
+    std::string finish_checksum;
+    uint64_t finish_volume_size = 0;
 };
 
 // A stream body: fills up to `capacity` bytes, 0 at the end.
@@ -136,7 +140,9 @@ public:
     virtual Result<ResumePoint> resume_point(const std::string& volume_id, const std::string& stream_token) = 0;
     virtual Result<StreamReceipt> finish_receive(const std::string& volume_id, const std::string& stream_token,
                                                  const std::string& checksum, uint64_t volume_size) = 0;
-    virtual Status adopt(const std::string& volume_id, const AdoptRequest& request) = 0;
+    // The receipt of the verification when the request carried one (and the answer has it; an
+    // adoption answered again, its first answer lost, has none).
+    virtual Result<std::optional<StreamReceipt>> adopt(const std::string& volume_id, const AdoptRequest& request) = 0;
     virtual Status remove(const std::string& volume_id) = 0;  // ok when it is already gone
 };
 

@@ -89,6 +89,7 @@ void MigrationService::close_target_session(const std::string& migration_id, con
         live.erase(std::remove_if(live.begin(), live.end(), [&](const StreamSlice& s) { return s.start == slice->start && s.end == slice->end; }),
                    live.end());
     if (--it->second.users == 0) target_sessions_.erase(it);  // the last stream detaches the volume
+    targets_changed_.notify_all();
 }
 
 // Under no lock: claims the slice for this connection and answers the sum of its verified
@@ -276,21 +277,53 @@ ApiResponse MigrationService::resume_point(const std::string& volume_id, const n
 ApiResponse MigrationService::finish_receive(const std::string& volume_id, const nlohmann::json& args) {
     auto token = token_of(args, "volmig-finish_receive", {"checksum", "volume_size"});
     if (!token) return error_response(token.error());
-    if (!args.contains("checksum") || !args["checksum"].is_string() || args["checksum"].get<std::string>().size() > 128)
-        return error_response(400, "volmig-finish_receive needs the source's checksum of the volume");
-    const std::string checksum = args["checksum"];
     auto found = store_.target_with_token(volume_id, *token);
     if (!found) return error_response(found.error());
     if (!*found) return error_response(403, "volmig-finish_receive must present the stream token of a migration into volume " + volume_id);
     MigrationRecord m = **found;
+    auto finish = parse_finish_args(args, "volmig-finish_receive", volume_id);
+    if (!finish) return error_response(finish.error());
+    auto receipt = finish_target(m, *finish, FinishWaits::no);
+    return receipt ? ok_response(*receipt) : error_response(receipt.error());
+}
+
+Result<MigrationService::FinishArgs> MigrationService::parse_finish_args(const nlohmann::json& args, const std::string& where,
+                                                                        const std::string& volume_id) {
+    if (!args.is_object() || !args.contains("checksum") || !args["checksum"].is_string() || args["checksum"].get<std::string>().size() > 128)
+        return Error{where + " needs the source's checksum of the volume", ErrorKind::invalid};
     auto volume = volumes_.get(volume_id);
-    if (!volume) return error_response(volume.error());
-    uint64_t size = volume->size;  // the stream's size: the source's, at most the volume's
+    if (!volume) return volume.take_error();
+    FinishArgs f{args["checksum"], volume->size};  // the stream's size: the source's, at most the volume's
     if (args.contains("volume_size")) {
-        if (!args["volume_size"].is_number_unsigned() || args["volume_size"].get<uint64_t>() == 0 || args["volume_size"].get<uint64_t>() > size)
-            return error_response(400, "volmig-finish_receive.volume_size must be 1 to the volume's " + std::to_string(size) + " bytes");
-        size = args["volume_size"].get<uint64_t>();
+        const nlohmann::json& size = args["volume_size"];
+        if (!size.is_number_unsigned() || size.get<uint64_t>() == 0 || size.get<uint64_t>() > volume->size)
+            return Error{where + ".volume_size must be 1 to the volume's " + std::to_string(volume->size) + " bytes", ErrorKind::invalid};
+        f.volume_size = size.get<uint64_t>();
     }
+    return f;
+}
+
+Result<nlohmann::json> MigrationService::finish_target(MigrationRecord& m, const FinishArgs& f, FinishWaits waits) {
+    const std::string& volume_id = m.destination_volume_id;
+    const std::string& checksum = f.checksum;
+    const uint64_t size = f.volume_size;
+    if (waits == FinishWaits::for_slices) {
+        // Sent as the slices' last bytes leave the source: their connections end in a moment.
+        std::unique_lock<std::mutex> lock(targets_mutex_);
+        targets_changed_.wait_for(lock, kFinishWaitsForSlices, [&] {
+            auto it = target_sessions_.find(m.id);
+            return it == target_sessions_.end() || it->second.live.empty();
+        });
+        lock.unlock();
+        auto now = store_.get(m.id);
+        if (!now) return now.take_error();
+        if (*now) m = **now;
+    }
+    // Without the wait (the action), a range not in yet is for the source to resume (409); with
+    // it (the adopt), the source sent everything and waits for no slice: the adoption is refused.
+    const ErrorKind incomplete = waits == FinishWaits::for_slices ? ErrorKind::invalid : ErrorKind::conflict;
+    auto volume = volumes_.get(volume_id);
+    if (!volume) return volume.take_error();
     auto answer = [&](const std::string& held) {
         ReceiveStats r;
         r.volume_size = size;
@@ -300,34 +333,36 @@ ApiResponse MigrationService::finish_receive(const std::string& volume_id, const
         nlohmann::json receipt = receipt_json(r, m.strategy.value_or(Strategy::full));
         // What the copy left allocated, so that the source's report needs no further call.
         if (auto usage = volumes_.usage_of(*volume); usage && usage->allocated) receipt["received"]["allocated_bytes"] = *usage->allocated;
-        return ok_response(receipt);
+        return receipt;
     };
     if (m.state == MigrationState::received || m.state == MigrationState::success) {
         // Finished before (the answer was lost): the same answer.
         const nlohmann::json report = json_or_null(m.report);
         if (report.is_object() && report.value("destination_checksum", "") == checksum) return answer(checksum);
-        return error_response(409, "the migration into volume " + volume_id + " is already " + to_string(m.state));
+        return Error{"the migration into volume " + volume_id + " is already " + to_string(m.state), ErrorKind::conflict};
     }
     if (m.state != MigrationState::receiving && m.state != MigrationState::streaming)
-        return error_response(409, "the migration into volume " + volume_id + " is " + to_string(m.state));
+        return Error{"the migration into volume " + volume_id + " is " + to_string(m.state), incomplete};
     auto terms = checkpoints_.terms(m.id);
-    if (!terms) return error_response(terms.error());
-    if (!*terms) return error_response(409, "the migration into volume " + volume_id + " was prepared for a v1 stream");
+    if (!terms) return terms.take_error();
+    if (!*terms) return Error{"the migration into volume " + volume_id + " was prepared for a v1 stream", ErrorKind::conflict};
     {
         std::lock_guard<std::mutex> lock(targets_mutex_);
         auto it = target_sessions_.find(m.id);
         if (it != target_sessions_.end() && !it->second.live.empty())
-            return error_response(409, "volume " + volume_id + " is still receiving " + std::to_string(it->second.live.size()) + " slice stream(s)");
+            return Error{"volume " + volume_id + " is still receiving " + std::to_string(it->second.live.size()) + " slice stream(s)",
+                         ErrorKind::conflict};
     }
     auto ranges = checkpoints_.ranges(m.id);
-    if (!ranges) return error_response(ranges.error());
+    if (!ranges) return ranges.take_error();
     const uint64_t c = (*terms)->checkpoint_bytes, count = (size + c - 1) / c;
     ContentChecksum total;
     for (uint64_t k = 0; k < count; ++k) {
         auto it = ranges->find(k);
         if (it == ranges->end())
-            return error_response(409, "range " + std::to_string(k) + " (offset " + std::to_string(k * c) + ") of volume " + volume_id +
-                                           " is not verified yet: resume the stream (volmig-stream_resume_point)");
+            return Error{"range " + std::to_string(k) + " (offset " + std::to_string(k * c) + ") of volume " + volume_id +
+                             " is not verified yet: resume the stream (volmig-stream_resume_point)",
+                         incomplete};
         total.merge(it->second);
     }
     const std::string held = total.finish(size);
@@ -341,11 +376,11 @@ ApiResponse MigrationService::finish_receive(const std::string& volume_id, const
             return changed.ok() || changed.error().kind == ErrorKind::not_found ? success() : changed;
         });
         if (!s.ok() && log_) log_("receiving into volume " + volume_id + ": the failure could not be recorded: " + s.error().message);
-        return error_response(400, m.error);
+        return Error{m.error, ErrorKind::invalid};  // 400: what was sent does not verify
     }
     failpoint("target.after_verification");
     m.report = dump_json({{"destination_checksum", held}, {"checkpoint_bytes", c}});
-    if (Status s = store_.transition(m, MigrationState::received); !s.ok()) return error_response(409, s.error().message);
+    if (Status s = store_.transition(m, MigrationState::received); !s.ok()) return s.error().with_kind(ErrorKind::conflict);
     if (Status s = checkpoints_.forget_all(m.id); !s.ok() && log_) log_("receiving into volume " + volume_id + ": " + s.error().message);
     if (log_) log_("received volume " + volume_id + " from " + m.source_host + ": every range verified (" + held + ")");
     return answer(held);

@@ -80,7 +80,35 @@ struct StreamRun {
     std::atomic<uint64_t> wire{0}, pushed{0};
     std::atomic<unsigned> resumes{0};
     std::atomic<bool> abort{false};
+    std::atomic<bool> handed_over{false};        // the receiver verified and adopted the volume: slices are done
     FirstError failure;
+    // The slices whose body has been handed to its connection whole (the early handover waits for all).
+    std::mutex body_mutex;
+    std::condition_variable body_changed;
+    std::vector<char> body_sent;
+    bool threads_ended = false;
+    void body_ended(size_t index) {
+        {
+            std::lock_guard<std::mutex> lock(body_mutex);
+            body_sent[index] = 1;
+        }
+        body_changed.notify_all();
+    }
+    // Every body out (true), or the slice threads ended or stopped first (false).
+    bool wait_bodies_sent() {
+        std::unique_lock<std::mutex> lock(body_mutex);
+        body_changed.wait(lock, [&] {
+            return threads_ended || stopped() || std::all_of(body_sent.begin(), body_sent.end(), [](char c) { return c != 0; });
+        });
+        return !threads_ended && !stopped() && std::all_of(body_sent.begin(), body_sent.end(), [](char c) { return c != 0; });
+    }
+    void slice_threads_ended() {
+        {
+            std::lock_guard<std::mutex> lock(body_mutex);
+            threads_ended = true;
+        }
+        body_changed.notify_all();
+    }
     uint64_t half = 0;  // source.mid_stream fires when this much has been pushed over all slices
 
     void fail(const Error& e) {
@@ -140,6 +168,7 @@ Result<StreamReceipt> upload(StreamRun& run, size_t index, const StreamSlice& s,
                                     [&](char* buf, size_t cap) {
                                         auto n = queue.pop(buf, cap);
                                         if (n) run.wire += *n;  // handed to the connection: the bytes on the wire
+                                        if (n && *n == 0 && sent) run.body_ended(index);
                                         return n;
                                     });
     queue.close("the HTTP upload ended");
@@ -207,7 +236,7 @@ void run_slice(StreamRun& run, size_t index, StreamSlice s) {
     std::chrono::milliseconds backoff{200};
     Error last;
     for (;;) {
-        if (run.stopped()) return;
+        if (run.stopped() || run.handed_over) return;
         Status step;
         if (resuming) {
             auto r = resume_from(run, s, confirmed);
@@ -226,7 +255,7 @@ void run_slice(StreamRun& run, size_t index, StreamSlice s) {
         if (step.ok()) {
             if (s.from == s.end) return;  // the receiver holds every range, verified
             auto sent = upload(run, index, s, confirmed);
-            if (sent) return;
+            if (sent || run.handed_over) return;  // after the handover the receiver holds every range, verified
             step = sent.error();
         }
         if (run.stopped()) return;
@@ -248,7 +277,7 @@ void run_slice(StreamRun& run, size_t index, StreamSlice s) {
 }  // namespace
 
 Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, const MigrationPlan& plan, const PreparedReceiver& receiver,
-                                      const VolumeRecord& source, nlohmann::json& report) {
+                                      const VolumeRecord& source, nlohmann::json& report, EarlyHandover* early) {
     Backend* src_backend = volumes_.backends().find(source.backend);
     if (!src_backend) return Error{"backend " + source.backend + " is not enabled"};
     const auto started = std::chrono::steady_clock::now();
@@ -285,6 +314,8 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, cons
     run.grace = legacy ? std::chrono::seconds(0) : config.stream_resume_grace;
     run.half = map.data_bytes() / 2;
     run.slice_done.assign(slices.size(), 0);
+    run.body_sent.assign(slices.size(), 0);
+    if (legacy) early = nullptr;  // a v1 receiver verifies at the stream's end and knows no adopt with finish
     run.cancelled = [this, &m] { return cancelled(m.id); };
     run.log = log_;
     std::mutex progress_mutex;
@@ -309,6 +340,12 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, cons
 
     // Each round streams the slices not yet complete; the finish verifies the whole volume. A
     // finish that finds ranges missing (the receiver lost a batch in a crash) resumes once more.
+    auto total_checksum = [&] {
+        ContentChecksum total;
+        std::lock_guard<std::mutex> lock(run.mutex);
+        for (const auto& [k, sum] : run.sent) total.merge(sum);
+        return total.finish(map.size());
+    };
     Result<StreamReceipt> finished = Error{"not finished"};
     for (int round = 0; round < 3; ++round) {
         std::vector<std::thread> threads;
@@ -322,7 +359,34 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, cons
                     run.fail(Error{std::string("streaming a slice failed: internal error: ") + e.what()});
                 }
             });
+        std::thread completer;
+        if (round == 0 && early)
+            completer = std::thread([&] {
+                try {
+                    if (!run.wait_bodies_sent()) return;
+                    const std::string checksum = total_checksum();  // every range was emitted: the bodies are out
+                    std::lock_guard<std::mutex> lock(progress_mutex);  // m is the progress updates' too
+                    hand_over_early(m, peer, checksum, map.size(), *early);
+                    if (early->adopted) run.handed_over = true;
+                } catch (const std::exception& e) {
+                    if (early->problem.empty()) early->problem = std::string("handing over failed: internal error: ") + e.what();
+                }
+            });
         for (auto& t : threads) t.join();
+        run.slice_threads_ended();
+        if (completer.joinable()) completer.join();
+        if (early && early->adopted) {
+            // The receiver verified every range against the source's checksum, then adopted.
+            run.sent_total.checksum = total_checksum();
+            StreamReceipt verified;
+            verified.volume_size = map.size();
+            verified.strategy = receiver.strategy;
+            verified.verified = true;
+            verified.source_checksum = verified.destination_checksum = run.sent_total.checksum;
+            finished = early->receipt ? *early->receipt : verified;
+            break;
+        }
+        if (early && early->begun && log_) log_("migration " + m.id + ": the early handover did not adopt (" + early->problem + ")");
         if (run.failure.failed() || cancelled(m.id)) break;
         if (legacy) {
             finished = run.last;
@@ -330,12 +394,7 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, cons
             break;
         }
 
-        ContentChecksum total;
-        {
-            std::lock_guard<std::mutex> lock(run.mutex);
-            for (const auto& [k, sum] : run.sent) total.merge(sum);
-        }
-        run.sent_total.checksum = total.finish(map.size());
+        run.sent_total.checksum = total_checksum();
         const auto finish_started = std::chrono::steady_clock::now();
         std::chrono::milliseconds backoff{200};
         for (;;) {
@@ -347,7 +406,8 @@ Status MigrationService::copy_to_peer(MigrationRecord& m, PeerClient& peer, cons
         if (finished || finished.error().kind != ErrorKind::conflict) break;
         if (log_) log_("migration " + m.id + ": " + finished.error().message + "; resuming the slices");
     }
-    if (run.failure.failed() || !finished) {
+    const bool handed_over = early && early->adopted;
+    if (!handed_over && (run.failure.failed() || !finished)) {
         Error e = run.failure.failed() ? run.failure.take() : finished.error();
         if (cancelled(m.id)) return Error{"the migration was cancelled", ECANCELED, ErrorKind::cancelled};
         if (e.message.rfind("reading the source failed", 0) == 0) return e;

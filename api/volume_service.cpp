@@ -263,7 +263,18 @@ Result<nlohmann::json> VolumeService::capability_document(const std::string& hos
     Backend& backend = **b;
     DocumentIdentity id{config_.host + "@" + backend.name, backend.volume_backend_name, backend.driver->pool_name(),
                         backend.driver->driver_name(), "0.1.0"};
-    return build_capability_document(id, backend.driver->facts(), policy_of(backend.name));
+    nlohmann::json document = build_capability_document(id, backend.driver->facts(), policy_of(backend.name));
+    document[kCallsKey] = nlohmann::json::array({kCallAdoptWithFinish});
+    return document;
+}
+
+bool document_lists_call(const nlohmann::json& document, const char* call) {
+    if (!document.is_object()) return false;
+    auto calls = document.find(kCallsKey);
+    if (calls == document.end() || !calls->is_array()) return false;
+    for (const auto& c : *calls)
+        if (c.is_string() && c.get<std::string>() == call) return true;
+    return false;
 }
 
 Result<VolumeRecord> VolumeService::create(const CreateRequest& req) {

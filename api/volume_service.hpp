@@ -79,6 +79,12 @@ struct OpenConnection {
 };
 using ConnectionLookup = std::function<Result<std::vector<OpenConnection>>(const std::string& volume_id)>;
 
+// What a capability document's kCallsKey lists: calls a migration source offers a peer only when
+// the peer's document says it understands them (an older daemon's document does not).
+inline constexpr const char* kCallsKey = "volmig:calls";
+inline constexpr const char* kCallAdoptWithFinish = "adopt_with_finish";  // volmig-adopt carrying "finish"
+bool document_lists_call(const nlohmann::json& document, const char* call);
+
 class VolumeService {
 public:
     VolumeService(const DaemonConfig& config, Backends& backends, VolumeStore& store, std::function<void(const std::string&)> log);
@@ -130,6 +136,8 @@ public:
 
     // "host@backend" (optionally "#pool") naming one of this daemon's backends.
     Result<Backend*> local_backend(const std::string& host_backend);
+    // The backend's capability document (capabilities/document.hpp), with the calls this daemon
+    // accepts beyond the basic ones under kCallsKey.
     Result<nlohmann::json> capability_document(const std::string& host_backend);
     SparseCopyPolicy policy_of(const std::string& backend) const;
 

@@ -210,7 +210,7 @@ public:
         r.verified = true;
         return r;
     }
-    Status adopt(const std::string& id, const AdoptRequest& r) override {
+    Result<std::optional<StreamReceipt>> adopt(const std::string& id, const AdoptRequest& r) override {
         std::lock_guard<std::mutex> lock(s_->mutex);
         if (auto e = s_->failure("adopt")) return *e;
         if (r.stream_token != "token-0123456789abcdef") return Error{"wrong token", ErrorKind::refused};
@@ -222,7 +222,7 @@ public:
             s_->fail_always["adopt"] = Error{"peer host-b answered adopt with 409: the token is used up", ErrorKind::refused};
             return Error{"peer host-b answered adopt with []", ErrorKind::invalid};
         }
-        return success();
+        return std::optional<StreamReceipt>();
     }
     Status remove(const std::string& id) override {
         std::lock_guard<std::mutex> lock(s_->mutex);
